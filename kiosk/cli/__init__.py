@@ -1,0 +1,68 @@
+"""The `kiosk` command: one entry point, a subcommand per job.
+
+The library never imports this package. Here, and only here, errors become one line for a person
+and an exit code:
+
+| code | meaning |
+| --- | --- |
+| 0 | done |
+| 1 | failed (the line says why) |
+| 2 | bad arguments or configuration |
+| 3 | credentials refused by the Call Center |
+| 4 | Call Center unreachable |
+| 5 | phone busy (handset off hook) |
+| 6 | phone not answering, or no port |
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from kiosk import __version__
+from kiosk.cli import config_cmd
+from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
+from kiosk.errors import ConfigError, KioskError
+from kiosk.logs import setup_logging
+
+log = logging.getLogger("kiosk")
+
+#: Each module adds its commands with `register(subparsers)`.
+COMMAND_MODULES = [config_cmd]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kiosk",
+        description="The hot-desk kiosk: makes the desk phone the signed-in agent's phone.",
+    )
+    parser.add_argument("--version", action="version", version=f"kiosk {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `kiosk` command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.func(args) or 0
+    except CommandError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ConfigError as exc:
+        where = f" in {exc.path}" if exc.path else ""
+        print(f"kiosk: configuration problem{where}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except KioskError as exc:
+        print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,527 @@
+"""The kiosk's configuration: one TOML file read into frozen dataclasses, validated once.
+
+`load(path)` returns a `Config` or raises `ConfigError` listing **every** problem found, each
+named by its dotted key (``session.warn_before_s: must be at least 20 (got 5)``). An unknown key
+is a problem too: a typo must not pass silently.
+
+`KEYS` is the single table of keys, types, defaults and rules; the README's reference is checked
+against it by the test suite.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+import stat
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from kiosk.errors import ConfigError, Problem
+from kiosk.identity import is_full_user_id, is_host_name, normalise_user_id
+from kiosk.secret import Secret
+
+DEFAULT_PATH = Path("/etc/hotdesk/kiosk.toml")
+ENV_VAR = "HOTDESK_CONFIG"
+HOST_PASSWORD_CREDENTIAL = "host-password"  # noqa: S105 - a credential name, not a secret
+
+#: The languages the kiosk has catalogues for (gettext names).
+SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "vi", "zh_CN", "ar")
+ACD_INITIAL_STATES = ("Available", "Unavailable")
+STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600)
+
+REQUIRED = object()  # a key without a default
+DERIVED = object()  # a default computed from another key
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type, default, rule (as documented) and check."""
+
+    name: str  # dotted: "section.key"
+    types: tuple[type, ...]
+    default: Any
+    rule: str
+    check: Callable[[Any], str | None] = lambda value: None
+    optional_pin: bool = False  # `false` means "not fitted"
+
+    @property
+    def section(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.name.split(".", 1)[1]
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def _at_least(minimum: float) -> Callable[[Any], str | None]:
+    return lambda v: None if v >= minimum else f"must be at least {minimum} (got {v})"
+
+
+def _between(low: float, high: float) -> Callable[[Any], str | None]:
+    return lambda v: None if low <= v <= high else f"must be from {low} to {high} (got {v})"
+
+
+def _positive(v: float) -> str | None:
+    return None if v > 0 else f"must be greater than 0 (got {v})"
+
+
+def _desk_id(v: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9._-]{1,32}", v):
+        return None
+    return f"must be 1 to 32 letters, digits, '.', '_' or '-' (got {v!r})"
+
+
+def _full_user_id(v: str) -> str | None:
+    return None if is_full_user_id(v) else f"must be a full user ID, user@domain (got {v!r})"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _callcenter_url(v: str) -> str | None:
+    try:
+        parts = urlsplit(v)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host:
+        if _is_loopback(host):
+            return None
+        return "must use https:// (plain http:// is allowed only to a loopback host)"
+    return f"must be an https:// URL (got {v!r})"
+
+
+def _optional_domain(v: str) -> str | None:
+    return None if v == "" or is_host_name(v) else f"must be a domain name (got {v!r})"
+
+
+def _one_of(choices: tuple) -> Callable[[Any], str | None]:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)} (got {v!r})"
+
+
+def _languages(v: list) -> str | None:
+    if not v:
+        return "must list at least one language"
+    unknown = [x for x in v if x not in SUPPORTED_LANGUAGES]
+    if unknown:
+        return f"unknown language {unknown[0]!r}; known: {', '.join(SUPPORTED_LANGUAGES)}"
+    if len(set(v)) != len(v):
+        return "lists a language twice"
+    return None
+
+
+def _end_of_day(v: str) -> str | None:
+    if v == "" or _parse_hhmm(v) is not None:
+        return None
+    return f"must be HH:MM (24-hour local time) or empty (got {v!r})"
+
+
+def _parse_hhmm(v: str) -> time | None:
+    m = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", v)
+    return time(int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _baudrate(v: int) -> str | None:
+    if v in STANDARD_BAUDRATES:
+        return None
+    return f"must be a standard rate such as 9600 or 115200 (got {v})"
+
+
+def _bcm_pin(v: int) -> str | None:
+    return None if 2 <= v <= 27 else f"must be a BCM GPIO number from 2 to 27 (got {v})"
+
+
+def _nonempty(v: str) -> str | None:
+    return None if v.strip() else "must not be empty"
+
+
+KEYS: tuple[Key, ...] = (
+    Key("desk.id", (str,), REQUIRED, "`[A-Za-z0-9._-]{1,32}`", _desk_id),
+    Key("desk.name", (str,), DERIVED, "shown on screen; defaults to `desk.id`", _nonempty),
+    Key("desk.host_user_id", (str,), REQUIRED, "the desk's hoteling host, a full `user@domain`",
+        _full_user_id),
+    Key("desk.host_password_file", (str,), "",
+        "file holding the host's password, not readable by group or others; "
+        "empty = the systemd credential `host-password`"),
+    Key("callcenter.url", (str,), REQUIRED,
+        "Xsi-Actions base, `https://…/com.broadsoft.xsi-actions/v2.0`; `http://` only to loopback",
+        _callcenter_url),
+    Key("callcenter.ca_bundle", (str,), "", "PEM file to trust; empty = the system trust store"),
+    Key("callcenter.connect_timeout_s", (int, float), 3.05, "> 0", _positive),
+    Key("callcenter.read_timeout_s", (int, float), 10.0, "> 0", _positive),
+    Key("callcenter.default_domain", (str,), "",
+        "appended when the agent types only the user part", _optional_domain),
+    Key("callcenter.initial_acd_state", (str,), "Available", "`Available` or `Unavailable`",
+        _one_of(ACD_INITIAL_STATES)),
+    Key("signin.append_domain", (bool,), True, "append `callcenter.default_domain` to a bare user"),
+    Key("signin.stay_signed_in_default", (bool,), True, "*Stay signed in* ticked at first"),
+    Key("signin.languages", (list,), ["en"],
+        "at least one of " + ", ".join(f"`{x}`" for x in SUPPORTED_LANGUAGES), _languages),
+    Key("signin.default_language", (str,), DERIVED,
+        "one of `signin.languages`; defaults to the first"),
+    Key("signin.max_failures", (int,), 3, "≥ 1; failed passwords before a cool-down", _at_least(1)),
+    Key("signin.cooldown_s", (int,), 30, "≥ 1; doubles on each further failure", _at_least(1)),
+    Key("signin.form_timeout_s", (int,), 60, "≥ 10; an untouched form is wiped", _at_least(10)),
+    Key("session.association_limit_hours", (int,), 10, "1–999", _between(1, 999)),
+    Key("session.idle_sign_out_min", (int,), 0, "≥ 0; 0 = never", _at_least(0)),
+    Key("session.end_of_day", (str,), "", "`HH:MM` local time; empty = never", _end_of_day),
+    Key("session.warn_before_s", (int,), 60, "≥ 20 (WCAG 2.2.1)", _at_least(20)),
+    Key("session.allow_extend", (bool,), True, "offer a one-tap extension in the warning"),
+    Key("session.heartbeat_s", (int,), 15, "≥ 5", _at_least(5)),
+    Key("phone.port", (str,), "/dev/deskphone", "a device path or any pyserial URL", _nonempty),
+    Key("phone.baudrate", (int,), 115200, "a standard rate", _baudrate),
+    Key("gpio.led_red", (int,), 17, "BCM 2–27; all pins distinct", _bcm_pin),
+    Key("gpio.led_green", (int,), 27, "BCM 2–27", _bcm_pin),
+    Key("gpio.led_blue", (int,), 22, "BCM 2–27", _bcm_pin),
+    Key("gpio.relay", (int,), 23, "BCM 2–27, or `false` for no relay", _bcm_pin, optional_pin=True),
+    Key("gpio.relay_active_high", (bool,), True, "relay closes when the pin is high"),
+    Key("gpio.hook", (int,), None, "BCM 2–27, or absent / `false` for no hook switch", _bcm_pin,
+        optional_pin=True),
+    Key("gpio.sign_out_button", (int,), 25, "BCM 2–27, or `false` for no button", _bcm_pin,
+        optional_pin=True),
+    Key("gpio.hold_s", (int, float), 2.0, "0.5–10; how long the button is held to sign out",
+        _between(0.5, 10)),
+    Key("log.database", (str,), "/var/lib/hotdesk/sessions.db", "the session log (SQLite)",
+        _nonempty),
+    Key("log.retention_days", (int,), 365, "≥ 1; `kiosk purge` removes older sessions",
+        _at_least(1)),
+)
+
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+SECTIONS = tuple(dict.fromkeys(k.section for k in KEYS))
+
+
+# --- the configuration, as the rest of the kiosk sees it ---------------------------------
+
+
+@dataclass(frozen=True)
+class DeskConfig:
+    id: str
+    name: str
+    host_user_id: str
+    host_password_file: Path | None
+
+
+@dataclass(frozen=True)
+class CallCenterConfig:
+    url: str
+    ca_bundle: Path | None
+    connect_timeout_s: float
+    read_timeout_s: float
+    default_domain: str
+    initial_acd_state: str
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """The `(connect, read)` timeout pair for requests."""
+        return (self.connect_timeout_s, self.read_timeout_s)
+
+
+@dataclass(frozen=True)
+class SignInConfig:
+    append_domain: bool
+    stay_signed_in_default: bool
+    languages: tuple[str, ...]
+    default_language: str
+    max_failures: int
+    cooldown_s: int
+    form_timeout_s: int
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    association_limit_hours: int
+    idle_sign_out_min: int
+    end_of_day: time | None
+    warn_before_s: int
+    allow_extend: bool
+    heartbeat_s: int
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    port: str
+    baudrate: int
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    led_red: int
+    led_green: int
+    led_blue: int
+    relay: int | None
+    relay_active_high: bool
+    hook: int | None
+    sign_out_button: int | None
+    hold_s: float
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    database: Path
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class Config:
+    desk: DeskConfig
+    callcenter: CallCenterConfig
+    signin: SignInConfig
+    session: SessionConfig
+    phone: PhoneConfig
+    gpio: GpioConfig
+    log: LogConfig
+    source: Path | None = field(default=None, compare=False)
+
+    def summary(self) -> str:
+        """One line for people: desk, server, languages."""
+        return (
+            f"desk {self.desk.id} ({self.desk.name}), host {self.desk.host_user_id}, "
+            f"server {self.callcenter.url}, languages {', '.join(self.signin.languages)}"
+        )
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def default_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where to read the configuration when no `--config` is given."""
+    return Path(environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Read and validate the file at `path`. Raises `ConfigError` naming every problem."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(Problem("file", f"{path} does not exist"), path=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(Problem("file", f"cannot read {path}: {exc.strerror}"),
+                          path=str(path)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(Problem("file", f"is not UTF-8 text (byte {exc.start})"),
+                          path=str(path)) from None
+    return loads(text, source=path)
+
+
+def loads(text: str, *, source: Path | None = None) -> Config:
+    """Validate configuration given as TOML text."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(Problem("toml", f"syntax error: {exc}"),
+                          path=str(source) if source else None) from None
+    return from_dict(raw, source=source)
+
+
+def from_dict(raw: Mapping[str, Any], *, source: Path | None = None) -> Config:
+    """Validate an already-parsed configuration mapping."""
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+
+    for section, body in raw.items():
+        if section not in SECTIONS:
+            problems.append(Problem(section, "unknown section" + _did_you_mean(section, SECTIONS)))
+        elif not isinstance(body, dict):
+            problems.append(Problem(section, "must be a table ([" + section + "])"))
+        else:
+            for key in body:
+                name = f"{section}.{key}"
+                if name not in KEYS_BY_NAME:
+                    problems.append(
+                        Problem(name, "unknown key" + _did_you_mean(name, list(KEYS_BY_NAME)))
+                    )
+
+    for spec in KEYS:
+        body = raw.get(spec.section, {})
+        if not isinstance(body, dict) or spec.key not in body:
+            if spec.default is REQUIRED:
+                problems.append(Problem(spec.name, "is required"))
+            else:
+                values[spec.name] = spec.default
+            continue
+        value, problem = _check_value(spec, body[spec.key])
+        if problem:
+            problems.append(Problem(spec.name, problem))
+        else:
+            values[spec.name] = value
+
+    problems.extend(_cross_checks(values))
+    if problems:
+        raise ConfigError(problems, path=str(source) if source else None)
+    return _build(values, source)
+
+
+def _did_you_mean(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string",
+             list: "a list"}
+    if float in types:
+        return "a number"
+    return names[types[0]]
+
+
+def _check_value(spec: Key, value: Any) -> tuple[Any, str | None]:
+    if spec.optional_pin and value is False:
+        return None, None
+    # TOML booleans are Python ints; a number key must not accept `true`.
+    ok = isinstance(value, spec.types) and not (isinstance(value, bool) and bool not in spec.types)
+    if not ok:
+        wanted = _type_name(spec.types) + (" or false" if spec.optional_pin else "")
+        return None, f"must be {wanted} (got {value!r})"
+    if list in spec.types and not all(isinstance(x, str) for x in value):
+        return None, "must be a list of strings"
+    if float in spec.types:
+        value = float(value)
+    return value, spec.check(value)
+
+
+def _cross_checks(values: dict[str, Any]) -> list[Problem]:
+    problems = []
+    languages = values.get("signin.languages")
+    default_language = values.get("signin.default_language")
+    if (languages and default_language not in (DERIVED, None)
+            and default_language not in languages):
+        problems.append(Problem("signin.default_language",
+                                f"must be one of signin.languages (got {default_language!r})"))
+    pins: dict[int, str] = {}
+    for name in ("gpio.led_red", "gpio.led_green", "gpio.led_blue", "gpio.relay", "gpio.hook",
+                 "gpio.sign_out_button"):
+        pin = values.get(name)
+        if pin is None:
+            continue
+        if pin in pins:
+            problems.append(Problem(name, f"pin {pin} is already used by {pins[pin]}"))
+        else:
+            pins[pin] = name
+    return problems
+
+
+def _path_or_none(value: str) -> Path | None:
+    return Path(value) if value else None
+
+
+def _build(v: dict[str, Any], source: Path | None) -> Config:
+    languages = tuple(v["signin.languages"])
+    return Config(
+        desk=DeskConfig(
+            id=v["desk.id"],
+            name=v["desk.id"] if v["desk.name"] is DERIVED else v["desk.name"],
+            host_user_id=normalise_user_id(v["desk.host_user_id"], append_domain=False),
+            host_password_file=_path_or_none(v["desk.host_password_file"]),
+        ),
+        callcenter=CallCenterConfig(
+            url=v["callcenter.url"].rstrip("/"),
+            ca_bundle=_path_or_none(v["callcenter.ca_bundle"]),
+            connect_timeout_s=v["callcenter.connect_timeout_s"],
+            read_timeout_s=v["callcenter.read_timeout_s"],
+            default_domain=v["callcenter.default_domain"].lower(),
+            initial_acd_state=v["callcenter.initial_acd_state"],
+        ),
+        signin=SignInConfig(
+            append_domain=v["signin.append_domain"],
+            stay_signed_in_default=v["signin.stay_signed_in_default"],
+            languages=languages,
+            default_language=(languages[0] if v["signin.default_language"] is DERIVED
+                              else v["signin.default_language"]),
+            max_failures=v["signin.max_failures"],
+            cooldown_s=v["signin.cooldown_s"],
+            form_timeout_s=v["signin.form_timeout_s"],
+        ),
+        session=SessionConfig(
+            association_limit_hours=v["session.association_limit_hours"],
+            idle_sign_out_min=v["session.idle_sign_out_min"],
+            end_of_day=_parse_hhmm(v["session.end_of_day"]) if v["session.end_of_day"] else None,
+            warn_before_s=v["session.warn_before_s"],
+            allow_extend=v["session.allow_extend"],
+            heartbeat_s=v["session.heartbeat_s"],
+        ),
+        phone=PhoneConfig(port=v["phone.port"], baudrate=v["phone.baudrate"]),
+        gpio=GpioConfig(
+            led_red=v["gpio.led_red"],
+            led_green=v["gpio.led_green"],
+            led_blue=v["gpio.led_blue"],
+            relay=v["gpio.relay"],
+            relay_active_high=v["gpio.relay_active_high"],
+            hook=v["gpio.hook"],
+            sign_out_button=v["gpio.sign_out_button"],
+            hold_s=v["gpio.hold_s"],
+        ),
+        log=LogConfig(database=Path(v["log.database"]),
+                      retention_days=v["log.retention_days"]),
+        source=source,
+    )
+
+
+# --- files the configuration points at -----------------------------------------------------
+
+
+def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> list[Problem]:
+    """Problems with the files the configuration names (password file, CA bundle)."""
+    problems = []
+    if config.desk.host_password_file is not None:
+        try:
+            read_host_password(config.desk, environ=environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if config.callcenter.ca_bundle is not None and not config.callcenter.ca_bundle.is_file():
+        problems.append(Problem("callcenter.ca_bundle",
+                                f"{config.callcenter.ca_bundle} does not exist"))
+    return problems
+
+
+def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.environ) -> Secret:
+    """The desk host's password, from `desk.host_password_file` or the systemd credential.
+
+    Refuses a file that group or others may read: it is the key that frees the desk.
+    """
+    key = "desk.host_password_file"
+    if desk.host_password_file is not None:
+        path = desk.host_password_file
+    else:
+        directory = environ.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            raise ConfigError(Problem(key, "is empty and there is no systemd credential "
+                                      f"'{HOST_PASSWORD_CREDENTIAL}' ($CREDENTIALS_DIRECTORY "
+                                      "is not set)"))
+        path = Path(directory) / HOST_PASSWORD_CREDENTIAL
+    try:
+        mode = path.stat().st_mode
+        if desk.host_password_file is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+            raise ConfigError(Problem(key, f"{path} is readable by group or others "
+                                      f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"))
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise ConfigError(Problem(key, f"{path} does not exist")) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(Problem(key, f"cannot read {path}: {reason}")) from None
+    if not value:
+        raise ConfigError(Problem(key, f"{path} is empty"))
+    return Secret(value)

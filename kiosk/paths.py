@@ -1,0 +1,24 @@
+"""Where the kiosk's shipped files are: the `assets/` folder of a checkout or of an install."""
+
+from __future__ import annotations
+
+import importlib.resources
+from functools import cache
+from pathlib import Path
+
+
+@cache
+def assets_dir() -> Path:
+    """The assets folder: `assets/` beside the package in a checkout, `kiosk_assets` installed."""
+    checkout = Path(__file__).resolve().parent.parent / "assets"
+    if (checkout / "demo").is_dir():
+        return checkout
+    installed = Path(str(importlib.resources.files("kiosk_assets")))
+    if installed.is_dir():
+        return installed
+    raise FileNotFoundError("the kiosk's assets are missing: reinstall hotdesk-kiosk")
+
+
+def asset(*parts: str) -> Path:
+    """A shipped file, e.g. `asset("demo", "directory.toml")`."""
+    return assets_dir().joinpath(*parts)

@@ -1,0 +1,76 @@
+"""The README keeps up with the code: every configuration key and every command is documented."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from kiosk.cli import build_parser
+from kiosk.config import DERIVED, KEYS, REQUIRED
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def config_reference_rows() -> dict[str, str]:
+    """The README's configuration reference: key -> the rest of its table row."""
+    rows = {}
+    for line in README.splitlines():
+        m = re.match(r"\|\s*`([a-z_]+\.[a-z_]+)`\s*\|(.*)", line)
+        if m:
+            rows[m.group(1)] = m.group(2)
+    return rows
+
+
+@pytest.mark.parametrize("key", [k.name for k in KEYS])
+def test_every_config_key_is_in_the_readme(key):
+    assert key in config_reference_rows(), f"README's configuration reference lacks {key}"
+
+
+def test_readme_documents_no_key_the_loader_does_not_know():
+    known = {k.name for k in KEYS}
+    assert set(config_reference_rows()) <= known
+
+
+def toml_literal(value) -> str:
+    if value is None:
+        return "absent"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_literal(v) for v in value) + "]"
+    return repr(value).removesuffix(".0") if isinstance(value, float) else str(value)
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.default not in (REQUIRED, DERIVED)],
+                         ids=lambda k: k.name)
+def test_readme_shows_each_default(key):
+    row = config_reference_rows()[key.name]
+    default_cell = row.split("|")[0]
+    assert toml_literal(key.default) in default_cell, (key.name, default_cell)
+
+
+@pytest.mark.parametrize("key", [k for k in KEYS if k.default is REQUIRED], ids=lambda k: k.name)
+def test_readme_marks_required_keys(key):
+    assert "required" in config_reference_rows()[key.name].split("|")[0]
+
+
+def command_paths(parser: argparse.ArgumentParser, prefix=("kiosk",)):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                path = (*prefix, name)
+                children = list(command_paths(sub, path))
+                yield from children or [" ".join(path)]
+
+
+COMMANDS = sorted(set(command_paths(build_parser())))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_is_in_the_readme(command):
+    assert f"`{command}" in README, f"README does not document `{command}`"
