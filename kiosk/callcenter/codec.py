@@ -1,0 +1,412 @@
+"""The Xsi-Actions XML codec: pure functions from bytes to documents and back.
+
+Rules from the contract (`protocols/callcenter-xsi.md`):
+
+- bytes in, bytes out; the encoding comes from the XML declaration (ISO-8859-1 and UTF-8 both);
+- elements are matched by namespace URI, never by prefix;
+- bodies are written in schema order; in a PUT a missing element means "unchanged" and
+  `xsi:nil="true"` clears a value (`NIL` here);
+- unknown elements are ignored;
+- anything malformed raises `ProtocolError`, never a raw parser exception.
+
+Each document is a frozen dataclass whose fields are `None` when the element is absent or nil.
+`parse_fields` gives the lower-level view a server needs: only the elements present, nil ones as
+`NIL`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import Any
+
+from kiosk.errors import ProtocolError
+
+XSI = "http://schema.broadsoft.com/xsi"
+XSI_INSTANCE = "http://www.w3.org/2001/XMLSchema-instance"
+_NIL = f"{{{XSI_INSTANCE}}}nil"
+
+ACD_STATES = ("Sign-In", "Available", "Unavailable", "Wrap-Up", "Sign-Out")
+
+
+class _Nil:
+    """Marks an element written `xsi:nil="true"`: clear this value."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NIL"
+
+
+NIL = _Nil()
+
+# (element name, attribute name, kind) in schema order; kind is str, bool or int.
+Spec = tuple[tuple[str, str, type], ...]
+
+
+# --- documents ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    user_id: str | None = None
+    group_id: str | None = None
+    service_provider_id: str | None = None
+    number: str | None = None
+    extension: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+@dataclass(frozen=True)
+class HotelingGuest:
+    active: bool | None = None
+    enable_association_limit: bool | None = None
+    association_limit_hours: int | None = None
+    host_user_id: str | None = None
+    host_last_name: str | None = None
+    host_first_name: str | None = None
+    host_association_date_time: str | None = None
+    host_enforces_association_limit: bool | None = None
+    host_association_limit_hours: int | None = None
+
+
+@dataclass(frozen=True)
+class HotelingHost:
+    active: bool | None = None
+    enforce_association_limit: bool | None = None
+    association_limit_hours: int | None = None
+    access_level: str | None = None
+    remove_guest_association: bool | None = None
+    guest_last_name: str | None = None
+    guest_first_name: str | None = None
+    guest_phone_number: str | None = None
+    guest_extension: str | None = None
+    guest_location_dialing_code: str | None = None
+    guest_association_date_time: str | None = None
+
+    @property
+    def has_guest(self) -> bool:
+        return any((self.guest_last_name, self.guest_first_name, self.guest_phone_number,
+                    self.guest_extension, self.guest_association_date_time))
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One call centre (queue) an agent belongs to."""
+
+    service_user_id: str | None = None
+    phone_number: str | None = None
+    extension: str | None = None
+    available: bool | None = None
+    skill_level: int | None = None
+
+
+@dataclass(frozen=True)
+class CallCenter:
+    agent_acd_state: str | None = None
+    agent_unavailable_code: str | None = None
+    queues: tuple[Queue, ...] = ()
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    summary: str | None = None
+    summary_english: str | None = None
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class UnavailableCode:
+    code: str | None = None
+    description: str | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True)
+class AvailableHotelingHosts:
+    host_user_ids: tuple[str, ...] = field(default=())
+
+
+PROFILE_SPEC: Spec = (
+    ("userId", "user_id", str), ("groupId", "group_id", str),
+    ("serviceProvider", "service_provider_id", str), ("number", "number", str),
+    ("extension", "extension", str), ("firstName", "first_name", str),
+    ("lastName", "last_name", str),
+)
+GUEST_SPEC: Spec = (
+    ("active", "active", bool),
+    ("enableAssociationLimit", "enable_association_limit", bool),
+    ("associationLimitHours", "association_limit_hours", int),
+    ("hostUserId", "host_user_id", str),
+    ("hostLastName", "host_last_name", str),
+    ("hostFirstName", "host_first_name", str),
+    ("hostAssociationDateTime", "host_association_date_time", str),
+    ("hostEnforcesAssociationLimit", "host_enforces_association_limit", bool),
+    ("hostAssociationLimitHours", "host_association_limit_hours", int),
+)
+HOST_SPEC: Spec = (
+    ("active", "active", bool),
+    ("enforceAssociationLimit", "enforce_association_limit", bool),
+    ("associationLimitHours", "association_limit_hours", int),
+    ("accessLevel", "access_level", str),
+    ("removeGuestAssociation", "remove_guest_association", bool),
+    ("guestLastName", "guest_last_name", str),
+    ("guestFirstName", "guest_first_name", str),
+    ("guestPhoneNumber", "guest_phone_number", str),
+    ("guestExtension", "guest_extension", str),
+    ("guestLocationDialingCode", "guest_location_dialing_code", str),
+    ("guestAssociationDateTime", "guest_association_date_time", str),
+)
+CALLCENTER_SPEC: Spec = (
+    ("agentACDState", "agent_acd_state", str),
+    ("agentUnavailableCode", "agent_unavailable_code", str),
+)
+QUEUE_SPEC: Spec = (
+    ("serviceUserId", "service_user_id", str), ("phoneNumber", "phone_number", str),
+    ("extension", "extension", str), ("available", "available", bool),
+    ("skillLevel", "skill_level", int),
+)
+ERROR_SPEC: Spec = (
+    ("summary", "summary", str), ("summaryEnglish", "summary_english", str),
+    ("errorCode", "error_code", int),
+)
+UNAVAILABLE_CODE_SPEC: Spec = (
+    ("code", "code", str), ("description", "description", str), ("active", "active", bool),
+)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+
+def parse_document(body: bytes, root: str) -> ET.Element:
+    """The root element of `body`, which must be `<root>` in the Xsi namespace."""
+    if not isinstance(body, bytes | bytearray):
+        raise TypeError("the codec takes bytes, never a decoded str")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ProtocolError("XML with a DOCTYPE or entity declaration is refused")
+    try:
+        element = ET.fromstring(bytes(body))
+    except (ET.ParseError, ValueError, LookupError, UnicodeError) as exc:
+        raise ProtocolError(f"malformed XML: {exc}") from None
+    if element.tag != f"{{{XSI}}}{root}":
+        raise ProtocolError(f"expected <{root}> in the Xsi namespace, got <{_local(element.tag)}>")
+    return element
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _value(element: ET.Element, kind: type) -> Any:
+    if element.get(_NIL, "").strip() in ("true", "1"):
+        return NIL
+    text = (element.text or "").strip()
+    if kind is bool:
+        if text in ("true", "1"):
+            return True
+        if text in ("false", "0"):
+            return False
+        raise ProtocolError(f"<{_local(element.tag)}> is not a boolean: {text[:40]!r}")
+    if kind is int:
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise ProtocolError(
+                f"<{_local(element.tag)}> is not a whole number: {text[:40]!r}"
+            ) from None
+    return element.text or ""
+
+
+def fields_of(element: ET.Element, spec: Spec) -> dict[str, Any]:
+    """The present elements of `element` named in `spec`: attribute -> value, nil as `NIL`."""
+    by_tag = {f"{{{XSI}}}{tag}": (attr, kind) for tag, attr, kind in spec}
+    found: dict[str, Any] = {}
+    for child in element:
+        if child.tag in by_tag:
+            attr, kind = by_tag[child.tag]
+            found[attr] = _value(child, kind)
+    return found
+
+
+def parse_fields(body: bytes, root: str, spec: Spec) -> dict[str, Any]:
+    """The elements present in a `<root>` body (as a server reads a PUT)."""
+    return fields_of(parse_document(body, root), spec)
+
+
+def _build(cls, values: dict[str, Any], **extra):
+    return cls(**{k: (None if v is NIL else v) for k, v in values.items()}, **extra)
+
+
+def decode_profile(body: bytes) -> Profile:
+    root = parse_document(body, "Profile")
+    details = root.find(f"{{{XSI}}}details")
+    if details is None:
+        raise ProtocolError("<Profile> has no <details>")
+    return _build(Profile, fields_of(details, PROFILE_SPEC))
+
+
+def decode_hoteling_guest(body: bytes) -> HotelingGuest:
+    return _build(HotelingGuest, parse_fields(body, "HotelingGuest", GUEST_SPEC))
+
+
+def decode_hoteling_host(body: bytes) -> HotelingHost:
+    return _build(HotelingHost, parse_fields(body, "HotelingHost", HOST_SPEC))
+
+
+def decode_call_center(body: bytes) -> CallCenter:
+    root = parse_document(body, "CallCenter")
+    queues = []
+    listing = root.find(f"{{{XSI}}}callCenterList")
+    if listing is not None:
+        for details in listing.findall(f"{{{XSI}}}callCenterDetails"):
+            queues.append(_build(Queue, fields_of(details, QUEUE_SPEC)))
+    return _build(CallCenter, fields_of(root, CALLCENTER_SPEC), queues=tuple(queues))
+
+
+def decode_error_info(body: bytes) -> ErrorInfo:
+    return _build(ErrorInfo, parse_fields(body, "ErrorInfo", ERROR_SPEC))
+
+
+def decode_unavailable_codes(body: bytes) -> tuple[UnavailableCode, ...]:
+    root = parse_document(body, "CallCenterUnavailableCodes")
+    return tuple(
+        _build(UnavailableCode, fields_of(details, UNAVAILABLE_CODE_SPEC))
+        for details in root.findall(f"{{{XSI}}}unavailableCodeDetails")
+    )
+
+
+def decode_available_hosts(body: bytes) -> AvailableHotelingHosts:
+    root = parse_document(body, "AvailableHotelingHosts")
+    listing = root.find(f"{{{XSI}}}hostUserIdList")
+    ids = () if listing is None else tuple(
+        (e.text or "").strip() for e in listing.findall(f"{{{XSI}}}userid")
+    )
+    return AvailableHotelingHosts(host_user_ids=ids)
+
+
+# --- writing --------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _append_fields(parent: ET.Element, spec: Spec, values: dict[str, Any]) -> None:
+    for tag, attr, _kind in spec:
+        value = values.get(attr)
+        if value is None:
+            continue
+        child = ET.SubElement(parent, f"{{{XSI}}}{tag}")
+        if value is NIL:
+            child.set(_NIL, "true")
+        else:
+            child.text = _text(value)
+
+
+def _serialise(root: ET.Element, encoding: str) -> bytes:
+    ET.register_namespace("xsi", XSI_INSTANCE)
+    body = ET.tostring(root, encoding=encoding, xml_declaration=True, default_namespace=XSI)
+    # ElementTree writes single quotes in the declaration; BroadWorks writes double quotes.
+    head, sep, rest = body.partition(b"?>")
+    return head.replace(b"'", b'"') + sep + rest
+
+
+def render_fields(root: str, spec: Spec, values: dict[str, Any], *,
+                  encoding: str = "UTF-8") -> bytes:
+    """A `<root>` body with the given elements (None = leave out, `NIL` = clear), in order."""
+    element = ET.Element(f"{{{XSI}}}{root}")
+    _append_fields(element, spec, values)
+    return _serialise(element, encoding)
+
+
+def _values(document) -> dict[str, Any]:
+    return {f.name: getattr(document, f.name) for f in dataclasses.fields(document)}
+
+
+def encode_profile(profile: Profile, *, encoding: str = "UTF-8") -> bytes:
+    root = ET.Element(f"{{{XSI}}}Profile")
+    details = ET.SubElement(root, f"{{{XSI}}}details")
+    _append_fields(details, PROFILE_SPEC, _values(profile))
+    return _serialise(root, encoding)
+
+
+def encode_hoteling_guest(guest: HotelingGuest, *, encoding: str = "UTF-8") -> bytes:
+    return render_fields("HotelingGuest", GUEST_SPEC, _values(guest), encoding=encoding)
+
+
+def encode_hoteling_host(host: HotelingHost, *, encoding: str = "UTF-8") -> bytes:
+    return render_fields("HotelingHost", HOST_SPEC, _values(host), encoding=encoding)
+
+
+def encode_call_center(call_center: CallCenter, *, encoding: str = "UTF-8") -> bytes:
+    root = ET.Element(f"{{{XSI}}}CallCenter")
+    _append_fields(root, CALLCENTER_SPEC, _values(call_center))
+    if call_center.queues:
+        listing = ET.SubElement(root, f"{{{XSI}}}callCenterList")
+        for queue in call_center.queues:
+            details = ET.SubElement(listing, f"{{{XSI}}}callCenterDetails")
+            _append_fields(details, QUEUE_SPEC, _values(queue))
+    return _serialise(root, encoding)
+
+
+def encode_error_info(error: ErrorInfo, *, encoding: str = "UTF-8") -> bytes:
+    return render_fields("ErrorInfo", ERROR_SPEC, _values(error), encoding=encoding)
+
+
+def encode_unavailable_codes(codes, *, encoding: str = "UTF-8") -> bytes:
+    root = ET.Element(f"{{{XSI}}}CallCenterUnavailableCodes")
+    for code in codes:
+        details = ET.SubElement(root, f"{{{XSI}}}unavailableCodeDetails")
+        _append_fields(details, UNAVAILABLE_CODE_SPEC, _values(code))
+    return _serialise(root, encoding)
+
+
+def encode_available_hosts(hosts: AvailableHotelingHosts, *, encoding: str = "UTF-8") -> bytes:
+    root = ET.Element(f"{{{XSI}}}AvailableHotelingHosts")
+    listing = ET.SubElement(root, f"{{{XSI}}}hostUserIdList")
+    for user_id in hosts.host_user_ids:
+        ET.SubElement(listing, f"{{{XSI}}}userid").text = user_id
+    return _serialise(root, encoding)
+
+
+# --- the request bodies the kiosk sends ------------------------------------------------------
+
+
+def associate_body(host_user_id: str, *, limit_hours: int) -> bytes:
+    """PUT HotelingGuest: sit at the desk of `host_user_id` for at most `limit_hours`."""
+    return render_fields("HotelingGuest", GUEST_SPEC, {
+        "active": True, "enable_association_limit": True,
+        "association_limit_hours": limit_hours, "host_user_id": host_user_id,
+    })
+
+
+def clear_association_body() -> bytes:
+    """PUT HotelingGuest: leave the desk."""
+    return render_fields("HotelingGuest", GUEST_SPEC, {"host_user_id": NIL})
+
+
+def force_release_body() -> bytes:
+    """PUT HotelingHost, with the host's own credentials: free the desk."""
+    return render_fields("HotelingHost", HOST_SPEC, {"remove_guest_association": True})
+
+
+def acd_state_body(state: str, *, unavailable_code: str | None = None) -> bytes:
+    """PUT CallCenter: the agent's ACD state (and unavailable code)."""
+    if state not in ACD_STATES:
+        raise ValueError(f"unknown ACD state {state!r}")
+    return render_fields("CallCenter", CALLCENTER_SPEC, {
+        "agent_acd_state": state, "agent_unavailable_code": unavailable_code,
+    })

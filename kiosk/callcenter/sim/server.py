@@ -1,0 +1,300 @@
+"""The simulated Call Center as a real HTTP(S) server, with fault injection and inspection.
+
+```python
+with SimulatedCallCenter(load_directory(path), tls=True) as sim:
+    client = XsiClient(sim.url, "zoe@demo.example", "…", ca_bundle=sim.ca_path)
+    sim.faults.update(fail_next=2)           # the next two Xsi requests get 503
+    sim.model.snapshot()["seating"]          # who sits where
+```
+
+Xsi-Actions lives under `/com.broadsoft.xsi-actions/v2.0`; the inspection API, which is not Xsi
+and needs no credentials, under `/_sim`:
+
+| request | does |
+| --- | --- |
+| `GET /_sim/state` | who sits where, agent states, per-user request and failed-login counts |
+| `POST /_sim/faults` | JSON: `latency_s`, `fail_next` (503s), `retry_after`, `drop_next`, `malformed_next`, `lock_after` |
+| `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
+| `POST /_sim/reset` | zero the request counters and clear faults |
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from kiosk.callcenter.sim.directory import Directory
+from kiosk.callcenter.sim.model import BASE_PATH, CallCenterModel, Reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Faults:
+    """Trouble to inject, consumed request by request (thread-safe through `update`/`take`)."""
+
+    latency_s: float = 0.0  # added before every Xsi answer
+    fail_next: int = 0  # the next N Xsi requests get 503
+    retry_after: float | None = None  # Retry-After header on those 503s
+    drop_next: int = 0  # the next N connections are closed without an answer
+    malformed_next: int = 0  # the next N answers with a body get a truncated body
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+
+    def update(self, **changes) -> None:
+        with self._lock:
+            for name, value in changes.items():
+                if name not in self.__dataclass_fields__:
+                    raise ValueError(f"unknown fault {name!r}")
+                setattr(self, name, value)
+
+    def take(self) -> tuple[float, str | None]:
+        """The latency and the one-shot fault (`drop`, `fail`, `malformed`) for this request."""
+        with self._lock:
+            fault = None
+            if self.drop_next > 0:
+                self.drop_next -= 1
+                fault = "drop"
+            elif self.fail_next > 0:
+                self.fail_next -= 1
+                fault = "fail"
+            elif self.malformed_next > 0:
+                fault = "malformed"
+            return self.latency_s, fault
+
+    def spend_malformed(self) -> bool:
+        with self._lock:
+            if self.malformed_next > 0:
+                self.malformed_next -= 1
+                return True
+            return False
+
+    def as_dict(self) -> dict:
+        with self._lock:
+            return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+
+    def __init__(self, address, handler, sim: SimulatedCallCenter,
+                 ssl_context: ssl.SSLContext | None):
+        self.sim = sim
+        self.ssl_context = ssl_context
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        super().__init__(address, handler)
+
+    def get_request(self):
+        sock, address = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            # The handshake happens in the request's own thread (see _Handler.setup).
+            sock = self.ssl_context.wrap_socket(sock, server_side=True,
+                                                do_handshake_on_connect=False)
+        return sock, address
+
+    def handle_error(self, request, client_address):
+        log.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BroadWorks-XSP-Simulator/1.0"
+    timeout = 30
+    server: _Server
+
+    def setup(self):
+        super().setup()
+        if isinstance(self.connection, ssl.SSLSocket):
+            self.connection.settimeout(10)
+            self.connection.do_handshake()
+
+    def log_message(self, format, *args):
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_PUT = do_POST = do_DELETE = do_GET
+
+    def _dispatch(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        if parts.path == "/_sim" or parts.path.startswith("/_sim/"):
+            self._inspect(parts.path, body)
+            return
+        sim = self.server.sim
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        sim.model.count(headers)
+        latency, fault = sim.faults.take()
+        if latency:
+            time.sleep(latency)
+        if fault == "drop":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault == "fail":
+            extra = {}
+            if sim.faults.retry_after is not None:
+                extra["Retry-After"] = f"{sim.faults.retry_after:g}"
+            self._reply(Reply(503, b"Service Unavailable", {"Content-Type": "text/plain",
+                                                             **extra}))
+            return
+        query = {k.lower(): v for k, v in parse_qsl(parts.query)}
+        reply = sim.model.handle(self.command, parts.path, query, headers, body)
+        if reply.body and reply.status == 200 and fault == "malformed" and \
+                sim.faults.spend_malformed():
+            reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        self._reply(reply)
+
+    def _reply(self, reply: Reply):
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        # Headers and body in one write: two small writes meet Nagle and delayed ACK (40 ms).
+        self._headers_buffer.append(b"\r\n")
+        if reply.body and self.command != "HEAD":
+            self._headers_buffer.append(reply.body)
+        self.flush_headers()
+
+    def _inspect(self, path: str, body: bytes):
+        sim = self.server.sim
+        try:
+            data = json.loads(body or b"{}")
+            if path in ("/_sim", "/_sim/", "/_sim/state") and self.command == "GET":
+                result = sim.inspect()
+            elif path == "/_sim/faults" and self.command == "POST":
+                sim.set_faults(**data)
+                result = sim.inspect()
+            elif path == "/_sim/modes" and self.command == "POST":
+                sim.model.set_modes(**data)
+                result = sim.inspect()
+            elif path == "/_sim/reset" and self.command == "POST":
+                sim.reset()
+                result = sim.inspect()
+            else:
+                self._reply(Reply(404, b'{"error": "no such inspection path"}',
+                                  {"Content-Type": "application/json"}))
+                return
+        except (ValueError, TypeError) as exc:
+            payload = json.dumps({"error": str(exc)}).encode()
+            self._reply(Reply(400, payload, {"Content-Type": "application/json"}))
+            return
+        self._reply(Reply(200, json.dumps(result, indent=1).encode(),
+                          {"Content-Type": "application/json"}))
+
+
+class SimulatedCallCenter:
+    """A simulated BroadWorks XSP on `host:port` (0 = any free port), HTTP or HTTPS.
+
+    A context manager; `start()` serves on a background thread, `close()` stops it (twice is
+    harmless). With `tls=True` and no `ssl_context`, a throwaway CA and server certificate are
+    made (needs `trustme`); `ca_path` is then the CA's PEM file, for the client to trust.
+    """
+
+    def __init__(self, directory: Directory, *, host: str = "127.0.0.1", port: int = 0,
+                 tls: bool = False, ssl_context: ssl.SSLContext | None = None,
+                 occupied: str = "reject", moved: str = "reject",
+                 lock_after: int | None = None):
+        self.model = CallCenterModel(directory, occupied=occupied, moved=moved,
+                                     lock_after=lock_after)
+        self.faults = Faults()
+        self.ca_path: Path | None = None
+        self._tempdir: tempfile.TemporaryDirectory | None = None
+        if tls and ssl_context is None:
+            ssl_context = self._make_certificates(host)
+        self.tls = ssl_context is not None
+        self._server = _Server((host, port), _Handler, self, ssl_context)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def _make_certificates(self, host: str) -> ssl.SSLContext:
+        try:
+            import trustme
+        except ImportError:
+            raise RuntimeError("--tls needs the 'trustme' package: "
+                               "pip install 'hotdesk-kiosk[test]'") from None
+        ca = trustme.CA(organization_name="Hot-desk kiosk simulator")
+        names = sorted({host, "127.0.0.1", "localhost", "::1"})
+        cert = ca.issue_cert(*names)
+        self._tempdir = tempfile.TemporaryDirectory(prefix="hotdesk-sim-ca-")
+        self.ca_path = Path(self._tempdir.name) / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert.configure_cert(context)
+        return context
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def origin(self) -> str:
+        host = self._server.server_address[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The Xsi-Actions base URL, as `callcenter.url` wants it."""
+        return self.origin + BASE_PATH
+
+    @property
+    def inspect_url(self) -> str:
+        return self.origin + "/_sim"
+
+    def start(self) -> SimulatedCallCenter:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever,
+                                            kwargs={"poll_interval": 0.1},
+                                            name="sim-callcenter", daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve on the calling thread until `close()` is called from another."""
+        self._server.serve_forever(poll_interval=0.1)
+
+    def set_faults(self, *, lock_after: int | None | str = "unchanged", **faults) -> None:
+        if lock_after != "unchanged":
+            self.model.lock_after = lock_after
+        self.faults.update(**faults)
+
+    def reset(self) -> None:
+        self.model.reset_counts()
+        self.faults.update(latency_s=0.0, fail_next=0, retry_after=None, drop_next=0,
+                           malformed_next=0)
+
+    def inspect(self) -> dict:
+        return {**self.model.snapshot(), "faults": self.faults.as_dict()}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    def __enter__(self) -> SimulatedCallCenter:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
