@@ -17,6 +17,7 @@ Each document is a frozen dataclass whose fields are `None` when the element is 
 from __future__ import annotations
 
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,15 +194,32 @@ def parse_document(body: bytes, root: str) -> ET.Element:
     """The root element of `body`, which must be `<root>` in the Xsi namespace."""
     if not isinstance(body, bytes | bytearray):
         raise TypeError("the codec takes bytes, never a decoded str")
-    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-        raise ProtocolError("XML with a DOCTYPE or entity declaration is refused")
+    body = bytes(body)
+    _check_safe(body)
     try:
-        element = ET.fromstring(bytes(body))
+        element = ET.fromstring(body)  # noqa: S314 - _check_safe refused DTDs and odd encodings
     except (ET.ParseError, ValueError, LookupError, UnicodeError) as exc:
         raise ProtocolError(f"malformed XML: {exc}") from None
     if element.tag != f"{{{XSI}}}{root}":
         raise ProtocolError(f"expected <{root}> in the Xsi namespace, got <{_local(element.tag)}>")
     return element
+
+
+_DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_ALLOWED_ENCODINGS = {b"utf-8", b"utf8", b"iso-8859-1", b"latin-1", b"latin1", b"us-ascii"}
+
+
+def _check_safe(body: bytes) -> None:
+    """Refuse what an Xsi server never sends and an attacker would: DTDs (entity expansion),
+    and encodings other than UTF-8 / ISO-8859-1, in which a DTD could hide from this check."""
+    text = body.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not text.startswith(b"<"):
+        raise ProtocolError("not an XML document in UTF-8 or ISO-8859-1")
+    declared = _DECLARED_ENCODING.match(text)
+    if declared and declared.group(1).lower() not in _ALLOWED_ENCODINGS:
+        raise ProtocolError(f"unsupported XML encoding {declared.group(1).decode()!r}")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise ProtocolError("XML with a DOCTYPE or entity declaration is refused")
 
 
 def _local(tag: str) -> str:

@@ -38,3 +38,21 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 def load_config(args: argparse.Namespace) -> configuration.Config:
     """The configuration named by `--config`, `$HOTDESK_CONFIG` or the default path."""
     return configuration.load(args.config or configuration.default_path())
+
+
+_TLS_ADVICE = "check the server certificate, or set callcenter.ca_bundle to the CA that signed it"
+
+
+def callcenter_failure(exc) -> CommandError:
+    """One sentence and an exit code for a Call Center error."""
+    from kiosk import errors
+
+    if isinstance(exc, errors.InvalidCredentials):
+        return CommandError(f"{exc}: wrong user ID or password (or the account is locked)",
+                            EXIT_CREDENTIALS)
+    if isinstance(exc, errors.Unreachable):
+        advice = f"; {_TLS_ADVICE}" if exc.cause == "tls" else ""
+        return CommandError(f"{exc}{advice}", EXIT_UNREACHABLE)
+    if isinstance(exc, errors.NotPermitted):
+        return CommandError(f"the Call Center says this is outside your rights: {exc}")
+    return CommandError(str(exc))

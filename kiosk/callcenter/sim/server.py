@@ -13,7 +13,7 @@ and needs no credentials, under `/_sim`:
 | request | does |
 | --- | --- |
 | `GET /_sim/state` | who sits where, agent states, per-user request and failed-login counts |
-| `POST /_sim/faults` | JSON: `latency_s`, `fail_next` (503s), `retry_after`, `drop_next`, `malformed_next`, `lock_after` |
+| `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `retry_after`, `drop_next`, … |
 | `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
 | `POST /_sim/reset` | zero the request counters and clear faults |
 """
@@ -44,7 +44,7 @@ class Faults:
 
     latency_s: float = 0.0  # added before every Xsi answer
     fail_next: int = 0  # the next N Xsi requests get 503
-    retry_after: float | None = None  # Retry-After header on those 503s
+    retry_after: int | None = None  # Retry-After header (whole seconds) on those 503s
     drop_next: int = 0  # the next N connections are closed without an answer
     malformed_next: int = 0  # the next N answers with a body get a truncated body
 
@@ -149,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "fail":
             extra = {}
             if sim.faults.retry_after is not None:
-                extra["Retry-After"] = f"{sim.faults.retry_after:g}"
+                extra["Retry-After"] = str(int(sim.faults.retry_after))
             self._reply(Reply(503, b"Service Unavailable", {"Content-Type": "text/plain",
                                                              **extra}))
             return
@@ -269,7 +269,7 @@ class SimulatedCallCenter:
         """Serve on the calling thread until `close()` is called from another."""
         self._server.serve_forever(poll_interval=0.1)
 
-    def set_faults(self, *, lock_after: int | None | str = "unchanged", **faults) -> None:
+    def set_faults(self, *, lock_after: int | str | None = "unchanged", **faults) -> None:
         if lock_after != "unchanged":
             self.model.lock_after = lock_after
         self.faults.update(**faults)

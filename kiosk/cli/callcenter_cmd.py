@@ -1,0 +1,149 @@
+"""`kiosk callcenter whoami / desk / release`: support staff's view of the Call Center."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+
+from kiosk import config as configuration
+from kiosk.callcenter.client import XsiClient
+from kiosk.cli.common import (
+    EXIT_USAGE,
+    CommandError,
+    add_config_option,
+    callcenter_failure,
+    load_config,
+)
+from kiosk.errors import CallCenterError, IdentityError, Rejected
+from kiosk.identity import normalise_user_id
+from kiosk.secret import Secret
+
+log = logging.getLogger("kiosk.callcenter")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("callcenter", help="check credentials and this desk on the Call Center")
+    commands = parser.add_subparsers(dest="callcenter_command", metavar="SUBCOMMAND",
+                                     required=True)
+
+    whoami = commands.add_parser("whoami", help="check an agent's credentials and show their state")
+    add_config_option(whoami)
+    whoami.add_argument("--user", required=True, metavar="ID",
+                        help="user ID; just the user part when an append domain applies")
+    whoami.add_argument("--password-stdin", action="store_true",
+                        help="read the password as one line from stdin instead of a prompt")
+    whoami.add_argument("--json", action="store_true", help="print one JSON object")
+    whoami.set_defaults(func=run_whoami)
+
+    desk = commands.add_parser("desk", help="who sits at this desk (with the desk host's login)")
+    add_config_option(desk)
+    desk.add_argument("--json", action="store_true", help="print one JSON object")
+    desk.set_defaults(func=run_desk)
+
+    release = commands.add_parser("release", help="force-release this desk (audited)")
+    add_config_option(release)
+    release.add_argument("--reason", required=True, help="why, for the record")
+    release.set_defaults(func=run_release)
+
+
+def _read_password(from_stdin: bool) -> Secret:
+    line = sys.stdin.readline() if from_stdin else getpass.getpass("Password: ")
+    password = line.rstrip("\r\n")
+    if not password:
+        raise CommandError("no password given", EXIT_USAGE)
+    return Secret(password)
+
+
+def _optional(call):
+    """The call's result, or None when the user does not have that service."""
+    try:
+        return call()
+    except Rejected:
+        return None
+
+
+def run_whoami(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    try:
+        user_id = normalise_user_id(args.user, default_domain=config.callcenter.default_domain,
+                                    append_domain=config.signin.append_domain)
+    except IdentityError as exc:
+        reason = {"needs_domain": "enter the full user ID, user@domain"}.get(exc.code, exc.code)
+        raise CommandError(f"not a usable user ID ({reason})", EXIT_USAGE) from None
+    password = _read_password(args.password_stdin)
+    try:
+        with XsiClient.from_config(config.callcenter, user_id, password) as client:
+            profile = client.profile()
+            guest = _optional(client.hoteling_guest)
+            call_center = _optional(client.call_center)
+    except CallCenterError as exc:
+        raise callcenter_failure(exc) from None
+    finally:
+        password.wipe()
+    result = {
+        "user_id": profile.user_id or user_id,
+        "first_name": profile.first_name, "last_name": profile.last_name,
+        "number": profile.number, "extension": profile.extension,
+        "host_user_id": guest.host_user_id if guest else None,
+        "acd_state": call_center.agent_acd_state if call_center else None,
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"{profile.display_name} ({result['user_id']})")
+    print(f"  number {profile.number or '-'}, extension {profile.extension or '-'}")
+    print(f"  desk: {result['host_user_id'] or 'not at a desk'}")
+    print(f"  ACD state: {result['acd_state'] or 'no Call Center service'}")
+    return 0
+
+
+def _host_client(config: configuration.Config) -> XsiClient:
+    password = configuration.read_host_password(config.desk)
+    return XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
+
+
+def run_desk(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    try:
+        with _host_client(config) as client:
+            host = client.hoteling_host()
+    except CallCenterError as exc:
+        raise callcenter_failure(exc) from None
+    guest = None
+    if host.has_guest:
+        guest = {"first_name": host.guest_first_name, "last_name": host.guest_last_name,
+                 "number": host.guest_phone_number, "extension": host.guest_extension,
+                 "since": host.guest_association_date_time}
+    if args.json:
+        print(json.dumps({"host_user_id": config.desk.host_user_id, "guest": guest},
+                         ensure_ascii=False))
+        return 0
+    print(f"desk {config.desk.id} ({config.desk.host_user_id})"
+          + ("" if host.active else " - Hoteling Host service is NOT active"))
+    if guest is None:
+        print("  free: no guest")
+    else:
+        name = " ".join(p for p in (guest["first_name"], guest["last_name"]) if p)
+        print(f"  guest: {name}, number {guest['number'] or '-'}, "
+              f"extension {guest['extension'] or '-'}, since {guest['since'] or '?'}")
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    if not args.reason.strip():
+        raise CommandError("--reason must say why", EXIT_USAGE)
+    try:
+        with _host_client(config) as client:
+            before = client.hoteling_host()
+            client.force_release()
+    except CallCenterError as exc:
+        raise callcenter_failure(exc) from None
+    who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
+    log.warning("desk %s force-released by support (guest: %s): %s", config.desk.id,
+                who or "none", args.reason)
+    print(f"released desk {config.desk.id}" + (f" (was: {who})" if who else " (it was free)"))
+    return 0

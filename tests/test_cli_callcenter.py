@@ -1,0 +1,133 @@
+"""`kiosk callcenter whoami / desk / release` against the simulated Call Center."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import DESK12, ROOT, ZOE
+
+
+@pytest.fixture
+def unit_config(tmp_path, sim):
+    """A configuration for desk 12 pointing at the simulator, with a private host password."""
+
+    def write(url=None, host_password=DESK12[1], ca_bundle=""):
+        secret = tmp_path / "host-password"
+        secret.write_text(host_password + "\n")
+        secret.chmod(0o600)
+        path = tmp_path / "kiosk.toml"
+        path.write_text(f"""
+[desk]
+id = "desk12"
+host_user_id = "{DESK12[0]}"
+host_password_file = "{secret}"
+[callcenter]
+url = "{url or sim.url}"
+ca_bundle = "{ca_bundle}"
+default_domain = "demo.example"
+connect_timeout_s = 1
+read_timeout_s = 2
+""")
+        return path
+
+    return write
+
+
+def kiosk(*args, stdin=None):
+    env = {k: v for k, v in os.environ.items() if k != "HOTDESK_CONFIG"}
+    return subprocess.run([sys.executable, "-m", "kiosk", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+
+
+def test_whoami_with_append_domain_prints_json(unit_config, sim, xsi):
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    result = kiosk("callcenter", "whoami", "--config", str(unit_config()), "--user", "zoe",
+                   "--password-stdin", "--json", stdin=ZOE[1] + "\n")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "user_id": "zoe@demo.example", "first_name": "Zoë", "last_name": "Müller",
+        "number": "0391234567", "extension": "4567", "host_user_id": DESK12[0],
+        "acd_state": "Sign-Out"}
+
+
+def test_whoami_for_people(unit_config):
+    result = kiosk("callcenter", "whoami", "--config", str(unit_config()), "--user",
+                   "zoe@demo.example", "--password-stdin", stdin=ZOE[1] + "\n")
+    assert result.returncode == 0, result.stderr
+    assert "Zoë Müller (zoe@demo.example)" in result.stdout
+    assert "not at a desk" in result.stdout
+
+
+def test_whoami_wrong_password_exits_3_once(unit_config, sim):
+    result = kiosk("callcenter", "whoami", "--config", str(unit_config()), "--user", "zoe",
+                   "--password-stdin", stdin="wrong-one\n")
+    assert result.returncode == 3
+    assert "wrong user ID or password" in result.stderr
+    assert "wrong-one" not in result.stderr + result.stdout
+    assert sim.inspect()["users"][ZOE[0]]["requests"] == 1
+
+
+def test_whoami_unreachable_exits_4(unit_config, unused_port):
+    config = unit_config(url=f"http://127.0.0.1:{unused_port}/xsi")
+    result = kiosk("callcenter", "whoami", "--config", str(config), "--user", "zoe",
+                   "--password-stdin", stdin="x\n")
+    assert result.returncode == 4
+    assert "connection refused" in result.stderr
+
+
+def test_whoami_untrusted_tls_names_tls(unit_config, tls_sim):
+    result = kiosk("callcenter", "whoami", "--config", str(unit_config(url=tls_sim.url)),
+                   "--user", "zoe", "--password-stdin", stdin=ZOE[1] + "\n")
+    assert result.returncode == 4
+    assert "TLS" in result.stderr and "ca_bundle" in result.stderr
+
+
+def test_whoami_trusted_tls(unit_config, tls_sim):
+    config = unit_config(url=tls_sim.url, ca_bundle=tls_sim.ca_path)
+    result = kiosk("callcenter", "whoami", "--config", str(config), "--user", "zoe",
+                   "--password-stdin", "--json", stdin=ZOE[1] + "\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_whoami_refuses_an_unusable_user_id(unit_config):
+    result = kiosk("callcenter", "whoami", "--config", str(unit_config()), "--user", "zo e",
+                   "--password-stdin", stdin="x\n")
+    assert result.returncode == 2
+
+
+def test_desk_shows_the_guest(unit_config, xsi):
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    result = kiosk("callcenter", "desk", "--config", str(unit_config()), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["host_user_id"] == DESK12[0]
+    assert data["guest"]["first_name"] == "Zoë" and data["guest"]["extension"] == "4567"
+    assert data["guest"]["since"]
+
+
+def test_desk_when_free(unit_config):
+    result = kiosk("callcenter", "desk", "--config", str(unit_config()))
+    assert result.returncode == 0
+    assert "free" in result.stdout
+    result = kiosk("callcenter", "desk", "--config", str(unit_config()), "--json")
+    assert json.loads(result.stdout)["guest"] is None
+
+
+def test_desk_with_wrong_host_password_exits_3(unit_config):
+    result = kiosk("callcenter", "desk", "--config", str(unit_config(host_password="bad")))
+    assert result.returncode == 3
+
+
+def test_release_frees_the_desk_and_says_who(unit_config, sim, xsi):
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    result = kiosk("callcenter", "release", "--config", str(unit_config()), "--reason",
+                   "agent went home")
+    assert result.returncode == 0, result.stderr
+    assert "was: Zoë Müller" in result.stdout
+    assert "agent went home" in result.stderr  # audited in the log
+    assert sim.inspect()["seating"][DESK12[0]] is None
