@@ -130,3 +130,33 @@ def redirecting_server():
     yield f"http://127.0.0.1:{server.server_address[1]}/xsi"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def sim_phone(tmp_path):
+    """A simulated desk phone on a real pty, reachable through a udev-like symlink."""
+    from hardware.phone.sim import SimulatedPhone
+
+    with SimulatedPhone(link=tmp_path / "deskphone", registration_delay_s=0.05) as phone:
+        yield phone
+
+
+@pytest.fixture
+def desk_phone(sim_phone):
+    """The driver, opened on `sim_phone`'s link."""
+    from hardware.phone import DeskPhone
+
+    with DeskPhone(sim_phone.port) as phone:
+        yield phone
+
+
+def wait_until(predicate, timeout=3.0, interval=0.01):
+    """Poll `predicate` until it is true or `timeout` passes; returns its last value."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

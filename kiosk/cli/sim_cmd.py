@@ -35,6 +35,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="seconds added to every answer")
     cc.set_defaults(func=run_callcenter)
 
+    phone = commands.add_parser(
+        "phone", help="run the simulated desk phone on a pty or a TCP port",
+        description="The first line on stdout is one JSON object: {\"port\": PATH or URL}. "
+        "Then it reads control commands on stdin, one per line: lift, hangup, reboot, "
+        "silent on, silent off, garbage, slow SECONDS, unplug, replug, state (prints the "
+        "state as one JSON line). Serves until SIGINT/SIGTERM.")
+    where = phone.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
+    where.add_argument("--tcp", type=int, metavar="PORT", default=None,
+                       help="serve on a TCP port on loopback (0 = any free port)")
+    phone.add_argument("--link", metavar="PATH", default=None,
+                       help="with --pty: keep a symlink PATH pointing at the pty (like udev's "
+                       "/dev/deskphone)")
+    phone.add_argument("--baudrate", type=int, default=115200,
+                       help="wire speed the simulator paces its bytes at")
+    phone.set_defaults(func=run_phone)
+
 
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM."""
@@ -68,5 +85,63 @@ def run_callcenter(args: argparse.Namespace) -> int:
                           "inspect": sim.inspect_url}), flush=True)
         print(f"simulated Call Center on {sim.url} ({len(directory.users)} users); "
               "Ctrl-C stops it", file=sys.stderr, flush=True)
+        wait_for_signal()
+    return 0
+
+
+PHONE_CONTROLS = ("lift", "hangup", "reboot", "silent on", "silent off", "garbage", "unplug",
+                  "replug", "state", "slow SECONDS")
+
+
+def control_phone(phone, command: str) -> str | None:
+    """Apply one control command to a simulated phone; returns a JSON line for `state`."""
+    words = command.split()
+    if not words:
+        return None
+    if words == ["state"]:
+        return json.dumps(phone.snapshot(), ensure_ascii=False)
+    actions = {
+        ("lift",): phone.lift, ("hangup",): phone.hang_up, ("reboot",): phone.reboot,
+        ("silent", "on"): lambda: phone.set_silent(True),
+        ("silent", "off"): lambda: phone.set_silent(False),
+        ("garbage",): phone.send_garbage, ("unplug",): phone.unplug, ("replug",): phone.replug,
+    }
+    if words[0] == "slow" and len(words) == 2:
+        try:
+            phone.slow_down(float(words[1]))
+        except ValueError:
+            raise ValueError(f"slow takes seconds, not {words[1]!r}") from None
+        return None
+    action = actions.get(tuple(words))
+    if action is None:
+        raise ValueError(f"unknown control command {command!r}; known: "
+                         + ", ".join(PHONE_CONTROLS))
+    action()
+    return None
+
+
+def run_phone(args: argparse.Namespace) -> int:
+    from hardware.phone.sim import SimulatedPhone
+
+    try:
+        phone = SimulatedPhone(tcp_port=args.tcp, link=args.link, baudrate=args.baudrate).start()
+    except OSError as exc:
+        raise CommandError(f"cannot start the simulated phone: {exc}") from None
+    with phone:
+        print(json.dumps({"port": phone.port}), flush=True)
+        print(f"simulated phone on {phone.port}; control commands on stdin, Ctrl-C stops it",
+              file=sys.stderr, flush=True)
+
+        def read_controls():
+            for line in sys.stdin:
+                try:
+                    answer = control_phone(phone, line.strip())
+                except ValueError as exc:
+                    print(f"kiosk sim phone: {exc}", file=sys.stderr, flush=True)
+                    continue
+                if answer is not None:
+                    print(answer, flush=True)
+
+        threading.Thread(target=read_controls, name="sim-phone-controls", daemon=True).start()
         wait_for_signal()
     return 0
