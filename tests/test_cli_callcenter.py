@@ -32,6 +32,8 @@ ca_bundle = "{ca_bundle}"
 default_domain = "demo.example"
 connect_timeout_s = 1
 read_timeout_s = 2
+[log]
+database = "{tmp_path / 'sessions.db'}"
 """)
         return path
 
@@ -129,5 +131,10 @@ def test_release_frees_the_desk_and_says_who(unit_config, sim, xsi):
                    "agent went home")
     assert result.returncode == 0, result.stderr
     assert "was: Zoë Müller" in result.stdout
-    assert "agent went home" in result.stderr  # audited in the log
+    assert "agent went home" in result.stderr  # in the journal
     assert sim.inspect()["seating"][DESK12[0]] is None
+    events = json.loads(kiosk("events", "--config", str(unit_config()), "--kind", "admin",
+                              "--format", "json").stdout)
+    assert events[0]["detail"]["action"] == "force_release"
+    assert events[0]["detail"]["reason"] == "agent went home"
+    assert events[0]["detail"]["guest"] == "Zoë Müller"

@@ -9,7 +9,6 @@ import logging
 import sys
 
 from kiosk import config as configuration
-from kiosk.callcenter.client import XsiClient
 from kiosk.cli.common import (
     EXIT_USAGE,
     CommandError,
@@ -74,6 +73,8 @@ def run_whoami(args: argparse.Namespace) -> int:
         reason = {"needs_domain": "enter the full user ID, user@domain"}.get(exc.code, exc.code)
         raise CommandError(f"not a usable user ID ({reason})", EXIT_USAGE) from None
     password = _read_password(args.password_stdin)
+    from kiosk.callcenter.client import XsiClient  # here: requests costs 0.1 s to import
+
     try:
         with XsiClient.from_config(config.callcenter, user_id, password) as client:
             profile = client.profile()
@@ -100,7 +101,9 @@ def run_whoami(args: argparse.Namespace) -> int:
     return 0
 
 
-def _host_client(config: configuration.Config) -> XsiClient:
+def _host_client(config: configuration.Config):
+    from kiosk.callcenter.client import XsiClient
+
     password = configuration.read_host_password(config.desk)
     return XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
 
@@ -145,5 +148,19 @@ def run_release(args: argparse.Namespace) -> int:
     who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
     log.warning("desk %s force-released by support (guest: %s): %s", config.desk.id,
                 who or "none", args.reason)
+    _record_release(config, who, args.reason)
     print(f"released desk {config.desk.id}" + (f" (was: {who})" if who else " (it was free)"))
     return 0
+
+
+def _record_release(config: configuration.Config, guest: str, reason: str) -> None:
+    """Audit the release in the session log; the release stands even if that fails."""
+    from kiosk.errors import SessionLogError
+    from kiosk.sessionlog import SessionLog
+
+    try:
+        with SessionLog(config.log.database, desk=config.desk.id) as session_log:
+            session_log.record("admin", action="force_release", reason=reason,
+                               guest=guest or None, operator=getpass.getuser())
+    except SessionLogError as exc:
+        print(f"kiosk: released, but not recorded in the session log: {exc}", file=sys.stderr)

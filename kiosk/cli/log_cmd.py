@@ -1,0 +1,257 @@
+"""`kiosk sessions / events / stats / purge`: administrators read the session log.
+
+Reads open the database read-only, so they never block or change a running kiosk's writes;
+only `purge` writes. Nothing here imports Kivy: these commands start in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, add_config_option, load_config
+from kiosk.errors import SessionLogError
+
+FORMATS = ("table", "csv", "json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    source = argparse.ArgumentParser(add_help=False)
+    add_config_option(source)
+    source.add_argument("--db", metavar="PATH", type=Path, default=None,
+                        help="the session log file (default: log.database of the configuration)")
+
+    sessions = sub.add_parser(
+        "sessions", parents=[source], help="list sessions, newest first",
+        description="List sessions, newest first. Times: ISO dates/times (local) or relative "
+        "(7d, 12h, 30m, 2w).")
+    sessions.add_argument("--agent", metavar="ID", help="only this agent (full user ID)")
+    sessions.add_argument("--desk", metavar="ID", help="only this desk")
+    sessions.add_argument("--since", metavar="T", help="started at or after T")
+    sessions.add_argument("--until", metavar="T", help="started before T")
+    sessions.add_argument("--reason", metavar="R", help="only sessions that ended for reason R")
+    sessions.add_argument("--open", action="store_true", help="only sessions still open")
+    sessions.add_argument("--all", action="store_true",
+                          help="include sign-ins that failed after their first server step")
+    sessions.add_argument("--limit", type=_count, default=50, metavar="N",
+                          help="at most N rows (default 50; 0 = all)")
+    sessions.add_argument("--format", choices=FORMATS, default="table")
+    sessions.set_defaults(func=run_sessions)
+    show_parent = sessions.add_subparsers(dest="sessions_command", metavar="show ID")
+    show = show_parent.add_parser("show", parents=[source],
+                                  help="one session with its events in order")
+    show.add_argument("session_id", type=int, metavar="ID")
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.set_defaults(func=run_show)
+
+    events = sub.add_parser("events", parents=[source], help="list events, newest first")
+    events.add_argument("--session", type=int, metavar="ID", help="only this session's events")
+    events.add_argument("--kind", metavar="K",
+                        help="only this kind (signin_failed, step, throttled, admin, …)")
+    events.add_argument("--since", metavar="T", help="at or after T")
+    events.add_argument("--limit", type=_count, default=100, metavar="N",
+                        help="at most N rows (default 100; 0 = all)")
+    events.add_argument("--format", choices=FORMATS, default="table")
+    events.set_defaults(func=run_events)
+
+    stats = sub.add_parser("stats", parents=[source],
+                           help="sessions, durations, failed sign-ins, end reasons")
+    stats.add_argument("--since", metavar="T", help="sessions started at or after T")
+    stats.add_argument("--by", choices=("agent", "day", "reason"), help="one row per group")
+    stats.add_argument("--format", choices=("table", "json"), default="table")
+    stats.set_defaults(func=run_stats)
+
+    purge = sub.add_parser("purge", parents=[source],
+                           help="remove sessions older than the retention (keeps open ones)")
+    purge.add_argument("--older-than", type=_count, metavar="DAYS", default=None,
+                       help="default: log.retention_days of the configuration")
+    purge.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    purge.set_defaults(func=run_purge)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _database(args: argparse.Namespace) -> Path:
+    if args.db is not None:
+        return args.db
+    return load_config(args).log.database
+
+
+def _when(text: str | None) -> str | None:
+    from kiosk.sessionlog.query import parse_when
+
+    if text is None:
+        return None
+    try:
+        return parse_when(text)
+    except ValueError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+
+
+def _open(args: argparse.Namespace):
+    from kiosk.sessionlog.query import open_readonly
+
+    try:
+        return open_readonly(_database(args))
+    except SessionLogError as exc:
+        raise CommandError(str(exc), EXIT_FAILED) from None
+
+
+def _cut(text, width: int) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_table(rows: list[list], widths: list[int], header: list[str]) -> None:
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(_cut(v, w).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _write_csv(rows, columns) -> None:
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        if isinstance(row.get("detail"), dict):
+            row = {**row, "detail": json.dumps(row["detail"], ensure_ascii=False)}
+        writer.writerow(row)
+
+
+def _write_json(rows, columns) -> None:
+    out = sys.stdout
+    out.write("[")
+    for i, row in enumerate(rows):
+        item = {c: row.get(c) for c in columns}
+        if "stay_signed_in" in item and item["stay_signed_in"] is not None:
+            item["stay_signed_in"] = bool(item["stay_signed_in"])
+        out.write(("," if i else "") + "\n " + json.dumps(item, ensure_ascii=False))
+    out.write("\n]\n")
+
+
+def run_sessions(args: argparse.Namespace) -> int:
+    from kiosk.sessionlog import query
+
+    filters = {"agent": args.agent, "desk": args.desk, "since": _when(args.since),
+               "until": _when(args.until), "reason": args.reason, "open_only": args.open,
+               "include_failed": args.all, "limit": args.limit or None}
+    conn = _open(args)
+    rows = query.iter_sessions(conn, **filters)
+    if args.format == "csv":
+        _write_csv(rows, query.SESSION_COLUMNS)
+    elif args.format == "json":
+        _write_json(rows, query.SESSION_COLUMNS)
+    else:
+        table = [[r["id"], query.local_time(r["started"]), query.human_duration(r["duration_s"]),
+                  r["desk"], r["agent"], r["end_reason"] or f"({r['status']})"] for r in rows]
+        if not table:
+            print("no sessions match")
+            return 0
+        _print_table(table, [7, 16, 8, 14, 30, 16],
+                     ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "ENDED"])
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from kiosk.sessionlog import query
+
+    conn = _open(args)
+    session = query.get_session(conn, args.session_id)
+    if session is None:
+        raise CommandError(f"no session {args.session_id} in the log")
+    events = query.list_events(conn, session=args.session_id, limit=None, oldest_first=True)
+    if args.format == "json":
+        print(json.dumps({"session": session, "events": events}, ensure_ascii=False, indent=1))
+        return 0
+    print(f"session {session['id']}: {session['agent_name'] or ''} ({session['agent']}) "
+          f"at {session['desk']}")
+    print(f"  started  {query.local_time(session['started'])}   status {session['status']}")
+    if session["ended"]:
+        print(f"  ended    {query.local_time(session['ended'])}   after "
+              f"{query.human_duration(session['duration_s'])}, reason {session['end_reason']}")
+    print(f"  language {session['language'] or '-'}, stay signed in "
+          f"{'yes' if session['stay_signed_in'] else 'no'}, phone {session['phone_serial'] or '-'}"
+          + (f", moved from {session['moved_from']}" if session["moved_from"] else ""))
+    print("  events:")
+    for event in events:
+        detail = event["detail"]
+        text = (" ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict)
+                else str(detail))
+        print(f"    {query.local_time(event['time'])}  {event['kind']:<14} {_cut(text, 60)}")
+    return 0
+
+
+def run_events(args: argparse.Namespace) -> int:
+    from kiosk.sessionlog import query
+
+    conn = _open(args)
+    rows = query.list_events(conn, session=args.session, kind=args.kind,
+                             since=_when(args.since), limit=args.limit or None)
+    if args.format == "csv":
+        _write_csv(rows, query.EVENT_COLUMNS)
+    elif args.format == "json":
+        _write_json(rows, query.EVENT_COLUMNS)
+    elif not rows:
+        print("no events match")
+    else:
+        table = [[r["id"], query.local_time(r["time"]), r["session"] or "", r["kind"],
+                  " ".join(f"{k}={v}" for k, v in r["detail"].items())
+                  if isinstance(r["detail"], dict) else r["detail"]] for r in rows]
+        _print_table(table, [8, 16, 7, 16, 46], ["ID", "TIME", "SESSION", "KIND", "DETAIL"])
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from kiosk.sessionlog import query
+
+    conn = _open(args)
+    result = query.stats(conn, since=_when(args.since), by=args.by)
+    if args.format == "json":
+        print(json.dumps({"sessions": result.sessions, "total_s": result.total_s,
+                          "median_s": result.median_s, "failed_sign_ins": result.failed_sign_ins,
+                          "end_reasons": result.end_reasons, "groups": result.groups},
+                         ensure_ascii=False, indent=1))
+        return 0
+    print(f"sessions         {result.sessions}")
+    print(f"total time       {query.human_duration(result.total_s)}")
+    print(f"median length    {query.human_duration(result.median_s) or '-'}")
+    print(f"failed sign-ins  {result.failed_sign_ins}")
+    if result.end_reasons:
+        print("end reasons      " + ", ".join(f"{k} {v}" for k, v in result.end_reasons.items()))
+    if result.groups:
+        print()
+        table = [[g[args.by], g["sessions"], query.human_duration(g["total_s"]),
+                  query.human_duration(g.get("median_s"))] for g in result.groups]
+        _print_table(table, [34, 9, 12, 12], [args.by.upper(), "SESSIONS", "TOTAL", "MEDIAN"])
+    return 0
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    from kiosk.sessionlog import query
+
+    days = args.older_than
+    if days is None:
+        days = load_config(args).log.retention_days
+    if days < 1:
+        raise CommandError("--older-than must be at least 1 day", EXIT_USAGE)
+    try:
+        conn = query.open_writable(_database(args))
+        result = query.purge(conn, older_than_days=days, dry_run=args.dry_run)
+    except SessionLogError as exc:
+        raise CommandError(str(exc)) from None
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {result.sessions} sessions, {result.events} events and {result.outbox} "
+          f"finished clean-ups from before {query.local_time(result.before)} "
+          f"({days} days); open sessions are kept")
+    return 0

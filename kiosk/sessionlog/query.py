@@ -1,0 +1,262 @@
+"""Reading the session log for people: the queries behind `kiosk sessions / events / stats /
+purge`. Reads open the file read-only (`mode=ro`), so they never block or change a running
+kiosk's writes; only `purge` writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from kiosk.errors import SessionLogError
+from kiosk.sessionlog.store import BUSY_TIMEOUT_MS, utc_iso
+
+#: The columns of `kiosk sessions` in CSV and JSON, in order. Stable: scripts rely on them.
+SESSION_COLUMNS = ("id", "desk", "agent", "agent_name", "language", "stay_signed_in", "started",
+                   "ended", "duration_s", "end_reason")
+EVENT_COLUMNS = ("id", "time", "session", "desk", "kind", "detail")
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the log at `path`. Raises `SessionLogError` if it is missing."""
+    path = Path(path)
+    if not path.exists():
+        raise SessionLogError(f"no session log at {path} (looked there; set log.database in "
+                              "the configuration or pass --db)")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("SELECT 1 FROM sessions LIMIT 1")
+    except sqlite3.Error as exc:
+        raise SessionLogError(f"cannot read the session log {path}: {exc}") from None
+    return conn
+
+
+def open_writable(path: str | Path) -> sqlite3.Connection:
+    path = Path(path)
+    if not path.exists():
+        raise SessionLogError(f"no session log at {path}")
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+# --- times ----------------------------------------------------------------------------------
+
+_RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(text: str, *, now: datetime | None = None) -> str:
+    """A time given by a person, as the log's UTC ISO string.
+
+    Relative: `7d`, `12h`, `30m`, `2w` (that long ago). Absolute: an ISO date or date and time
+    (`2026-11-01`, `2026-11-01T08:30`, with or without an offset); without an offset it is
+    local time. Raises `ValueError` with a sentence a person can act on.
+    """
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    match = _RELATIVE.fullmatch(value)
+    if match:
+        amount, unit = int(match.group(1)), match.group(2)
+        return utc_iso((now - timedelta(**{_UNITS[unit]: amount})).timestamp())
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (use e.g. 7d, 12h, 2026-11-01 or "
+                         "2026-11-01T08:30)") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time
+    return utc_iso(moment.timestamp())
+
+
+def local_time(iso: str | None) -> str:
+    """A log timestamp as local time for a table (`2026-11-27 14:05`)."""
+    if not iso:
+        return ""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+def _session_query(*, agent: str | None = None, desk: str | None = None,
+                   since: str | None = None, until: str | None = None, reason: str | None = None,
+                   open_only: bool = False, include_failed: bool = False,
+                   limit: int | None = 50) -> tuple[str, list]:
+    where, params = [], []
+    for column, value in (("agent", agent), ("desk", desk), ("end_reason", reason)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("started >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("started < ?")
+        params.append(until)
+    if open_only:
+        where.append("ended IS NULL")
+    if not include_failed:
+        where.append("status != 'failed'")
+    sql = f"SELECT {', '.join(SESSION_COLUMNS)}, status FROM sessions"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY started DESC, id DESC"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return sql, params
+
+
+def list_sessions(conn: sqlite3.Connection, **filters) -> list[dict]:
+    """Sessions newest first, filtered (`agent`, `desk`, `since`, `until`, `reason`,
+    `open_only`, `include_failed`, `limit`); each a dict of `SESSION_COLUMNS` plus `status`."""
+    return list(iter_sessions(conn, **filters))
+
+
+def iter_sessions(conn: sqlite3.Connection, **filters):
+    """Like `list_sessions`, streaming (with `limit=None`, for exporting everything)."""
+    cursor = conn.execute(*_session_query(**filters))
+    while rows := cursor.fetchmany(5000):
+        for row in rows:
+            yield dict(row)
+
+
+def get_session(conn: sqlite3.Connection, session_id: int) -> dict | None:
+    row = conn.execute("SELECT * FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return dict(row) if row else None
+
+
+def list_events(conn: sqlite3.Connection, *, session: int | None = None, kind: str | None = None,
+                since: str | None = None, limit: int | None = 100,
+                oldest_first: bool = False) -> list[dict]:
+    where, params = [], []
+    if session is not None:
+        where.append("session = ?")
+        params.append(session)
+    if kind is not None:
+        where.append("kind = ?")
+        params.append(kind)
+    if since is not None:
+        where.append("time >= ?")
+        params.append(since)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY id" + ("" if oldest_first else " DESC")
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    rows = []
+    for row in conn.execute(sql, params):
+        item = dict(row)
+        with contextlib.suppress(ValueError):
+            item["detail"] = json.loads(item["detail"] or "{}")
+        rows.append(item)
+    return rows
+
+
+@dataclass
+class Stats:
+    sessions: int
+    total_s: float
+    median_s: float | None
+    failed_sign_ins: int
+    end_reasons: dict[str, int]
+    groups: list[dict]
+
+
+def stats(conn: sqlite3.Connection, *, since: str | None = None, by: str | None = None) -> Stats:
+    """Sessions, total and median duration, failed sign-ins and end reasons, optionally grouped
+    `by` agent, day (UTC) or reason."""
+    where = "status != 'failed'" + (" AND started >= ?" if since else "")
+    params = [since] if since else []
+    durations = [row[0] for row in conn.execute(
+        f"SELECT duration_s FROM sessions WHERE {where} AND duration_s IS NOT NULL", params)]
+    count = conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0]
+    reasons = {row[0] or "(open)": row[1] for row in conn.execute(
+        f"SELECT end_reason, count(*) FROM sessions WHERE {where} GROUP BY end_reason "
+        "ORDER BY count(*) DESC", params)}
+    failed_sql = "SELECT count(*) FROM events WHERE kind = 'signin_failed'"
+    failed = conn.execute(failed_sql + (" AND time >= ?" if since else ""), params).fetchone()[0]
+    groups: list[dict] = []
+    if by is not None:
+        key = {"agent": "agent", "day": "substr(started, 1, 10)",
+               "reason": "coalesce(end_reason, '(open)')"}[by]
+        for row in conn.execute(
+                f"SELECT {key} AS grp, count(*) AS sessions, coalesce(sum(duration_s), 0) "
+                f"AS total_s FROM sessions WHERE {where} GROUP BY grp ORDER BY grp", params):
+            groups.append({by: row[0], "sessions": row[1], "total_s": round(row[2], 3)})
+        if by != "reason":
+            medians = _medians(conn, key, where, params)
+            for group in groups:
+                group["median_s"] = medians.get(group[by])
+    return Stats(sessions=count, total_s=round(sum(durations), 3),
+                 median_s=statistics.median(durations) if durations else None,
+                 failed_sign_ins=failed, end_reasons=reasons, groups=groups)
+
+
+def _medians(conn, key: str, where: str, params: list) -> dict:
+    values: dict[str, list[float]] = {}
+    for group, duration in conn.execute(
+            f"SELECT {key}, duration_s FROM sessions WHERE {where} AND duration_s IS NOT NULL",
+            params):
+        values.setdefault(group, []).append(duration)
+    return {group: statistics.median(v) for group, v in values.items()}
+
+
+@dataclass
+class PurgeResult:
+    sessions: int
+    events: int
+    outbox: int
+    before: str
+
+
+def purge(conn: sqlite3.Connection, *, older_than_days: int, dry_run: bool = False,
+          now: datetime | None = None) -> PurgeResult:
+    """Remove ended sessions that started more than `older_than_days` ago, their events, old
+    events outside sessions and old finished outbox items. Open sessions are always kept."""
+    if older_than_days < 1:
+        raise ValueError("--older-than must be at least 1 day")
+    cutoff = utc_iso(((now or datetime.now(UTC)) - timedelta(days=older_than_days)).timestamp())
+    old_sessions = "SELECT id FROM sessions WHERE started < ? AND ended IS NOT NULL"
+    counts = (
+        conn.execute(f"SELECT count(*) FROM ({old_sessions})", [cutoff]).fetchone()[0],
+        conn.execute(f"SELECT count(*) FROM events WHERE session IN ({old_sessions}) OR "
+                     "(session IS NULL AND time < ?)", [cutoff, cutoff]).fetchone()[0],
+        conn.execute("SELECT count(*) FROM outbox WHERE done IS NOT NULL AND done < ?",
+                     [cutoff]).fetchone()[0],
+    )
+    if not dry_run:
+        with conn:  # one transaction: all or nothing
+            conn.execute(f"DELETE FROM events WHERE session IN ({old_sessions}) OR "
+                         "(session IS NULL AND time < ?)", [cutoff, cutoff])
+            conn.execute("DELETE FROM outbox WHERE (done IS NOT NULL AND done < ?) OR "
+                         f"session IN ({old_sessions})", [cutoff, cutoff])
+            conn.execute("DELETE FROM sessions WHERE started < ? AND ended IS NOT NULL",
+                         [cutoff])
+    return PurgeResult(*counts, before=cutoff)
