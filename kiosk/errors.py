@@ -120,3 +120,10 @@ class SessionLogError(KioskError, OSError):
 
 class SecretRefused(KioskError, ValueError):
     """Something tried to store a secret (a field named like a password) where it must not go."""
+
+
+# --- the kiosk process ---------------------------------------------------------------------
+
+
+class AlreadyRunning(KioskError, RuntimeError):
+    """Another kiosk process holds this unit's lock."""

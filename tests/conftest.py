@@ -160,3 +160,125 @@ def wait_until(predicate, timeout=3.0, interval=0.01):
         if value or time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+class Unit:
+    """A whole kiosk unit on real parts: the simulated Call Center (HTTP on loopback), the
+    simulated phone (pty), gpiozero's MockFactory pins, a real SQLite session log, and the
+    engine over them. `clock` is a FakeClock unless `real_clock`."""
+
+    def __init__(self, sim, phone, tmp_path, *, real_clock=False, host=None, **overrides):
+        from gpiozero.pins.mock import MockFactory
+
+        from hardware.panel import DeskPanel
+        from hardware.phone import DeskPhone
+        from kiosk.callcenter import XsiClient
+        from kiosk.config import from_dict
+        from kiosk.session import DeskEngine, FakeClock
+        from kiosk.sessionlog import SessionLog
+
+        self.sim, self.sim_phone = sim, phone
+        raw = {"desk": {"id": "desk12", "host_user_id": (host or DESK12)[0]},
+               "callcenter": {"url": sim.url, "default_domain": "demo.example",
+                              "connect_timeout_s": 1, "read_timeout_s": 1.5},
+               "signin": {"languages": ["en", "fr", "zh_CN", "ar"]},
+               "log": {"database": str(tmp_path / "sessions.db")}}
+        for dotted, value in overrides.items():
+            section, key = dotted.split("__")
+            raw.setdefault(section, {})[key] = value
+        self.config = from_dict(raw)
+        self.clock = None if real_clock else FakeClock()
+        self.factory = MockFactory()
+        self.panel = DeskPanel(hook=24, hold_s=0.5, pin_factory=self.factory)
+        self.log_path = tmp_path / "sessions.db"
+        import time
+
+        self.session_log = SessionLog(
+            self.log_path, desk="desk12", clock=self.clock.time if self.clock else time.time,
+            monotonic=self.clock.monotonic if self.clock else time.monotonic)
+        self.host = XsiClient(sim.url, *(host or DESK12), timeout=(1, 1.5))
+        self.phones = []
+
+        def open_phone():
+            driver = DeskPhone(phone.port)
+            self.phones.append(driver)
+            return driver
+
+        self.engine = DeskEngine(
+            self.config, host_client=self.host, session_log=self.session_log,
+            phone_factory=open_phone, panel=self.panel, clock=self.clock, use_lock=False,
+            agent_client_factory=lambda user_id, password: XsiClient(
+                sim.url, user_id, password, timeout=(1, 1.5), retry_deadline_s=3))
+        self.snapshots = []
+        self.engine.observe(self.snapshots.append)
+
+    def start(self):
+        self.engine.start()
+        self.engine.run_timers()
+        # the first heartbeat (the host's view of the desk) has come back: quiet from here on
+        assert wait_until(lambda: self.engine.snapshot.connection != "unknown", timeout=10)
+        return self
+
+    def close(self):
+        self.engine.close()
+        self.panel.close()
+        self.session_log.close()
+        self.host.session.close()
+        self.factory.reset()
+
+    # what the world looks like
+    def seat(self, user_id):
+        return self.sim.inspect()["users"][user_id].get("host")
+
+    def acd(self, user_id):
+        return self.sim.inspect()["users"][user_id].get("acd_state")
+
+    def desk_guest(self):
+        return self.sim.inspect()["seating"][DESK12[0]]
+
+    def phone_line(self):
+        return self.sim_phone.snapshot()["line"]
+
+    def query(self, sql, params=()):
+        import sqlite3
+
+        conn = sqlite3.connect(self.log_path)
+        conn.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()
+
+    def owed(self):
+        return self.query("SELECT * FROM outbox WHERE done IS NULL")
+
+    def drain_outbox(self, timeout=15.0):
+        """Let time pass until the outbox has done everything it owes (True), or give up."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.owed():
+            if time.monotonic() > deadline:
+                return False
+            self.advance(310)  # beyond the longest outbox back-off
+            time.sleep(0.1)
+        return True
+
+    def advance(self, seconds):
+        """Move the fake clock and let the engine act on it."""
+        self.clock.advance(seconds)
+        self.engine.run_timers()
+
+
+@pytest.fixture
+def make_unit(sim, sim_phone, tmp_path):
+    units = []
+
+    def make(**kwargs):
+        unit = Unit(sim, sim_phone, tmp_path, **kwargs).start()
+        units.append(unit)
+        return unit
+
+    yield make
+    for unit in units:
+        unit.close()

@@ -328,6 +328,8 @@ class CallCenterModel:
             self._seat(user, host_id, enable, hours)
         elif host_id is not None:
             self._check_limit(self.directory.find(host_id), enable, hours)
+            if "host_user_id" in fields:  # associating again renews the association
+                guest.since = _now()
         guest.active, guest.enable_limit, guest.limit_hours = active, enable, hours
         if host_id is None:
             self._unseat(user)

@@ -13,7 +13,7 @@ and needs no credentials, under `/_sim`:
 | request | does |
 | --- | --- |
 | `GET /_sim/state` | who sits where, agent states, per-user request and failed-login counts |
-| `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `retry_after`, `drop_next`, … |
+| `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `fail_status`, `match`, … |
 | `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
 | `POST /_sim/reset` | zero the request counters and clear faults |
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 import tempfile
@@ -32,8 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+from kiosk.callcenter import codec
 from kiosk.callcenter.sim.directory import Directory
-from kiosk.callcenter.sim.model import BASE_PATH, CallCenterModel, Reply
+from kiosk.callcenter.sim.model import BASE_PATH, UNAUTHORIZED_PAGE, CallCenterModel, Reply
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ class Faults:
     retry_after: int | None = None  # Retry-After header (whole seconds) on those 503s
     drop_next: int = 0  # the next N connections are closed without an answer
     malformed_next: int = 0  # the next N answers with a body get a truncated body
+    fail_status: int = 503  # what `fail_next` answers: 503, or e.g. 400, 403, 401
+    match: str | None = None  # a regex on "METHOD /path": faults apply only to matching requests
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -58,10 +62,14 @@ class Faults:
                     raise ValueError(f"unknown fault {name!r}")
                 setattr(self, name, value)
 
-    def take(self) -> tuple[float, str | None]:
-        """The latency and the one-shot fault (`drop`, `fail`, `malformed`) for this request."""
+    def take(self, request_line: str = "") -> tuple[float, str | None]:
+        """The latency and the one-shot fault (`drop`, `fail`, `malformed`) for this request
+        (`request_line` is "METHOD /path", checked against `match`)."""
         with self._lock:
             fault = None
+            if self.match is not None and not re.search(self.match, request_line,
+                                                        re.IGNORECASE):
+                return 0.0, None
             if self.drop_next > 0:
                 self.drop_next -= 1
                 fault = "drop"
@@ -139,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         headers = {k.lower(): v for k, v in self.headers.items()}
         sim.model.count(headers)
-        latency, fault = sim.faults.take()
+        latency, fault = sim.faults.take(f"{self.command} {parts.path}")
         if latency:
             time.sleep(latency)
         if fault == "drop":
@@ -147,11 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault == "fail":
-            extra = {}
-            if sim.faults.retry_after is not None:
-                extra["Retry-After"] = str(int(sim.faults.retry_after))
-            self._reply(Reply(503, b"Service Unavailable", {"Content-Type": "text/plain",
-                                                             **extra}))
+            self._reply(self._injected_failure(sim))
             return
         query = {k.lower(): v for k, v in parse_qsl(parts.query)}
         reply = sim.model.handle(self.command, parts.path, query, headers, body)
@@ -159,6 +163,22 @@ class _Handler(BaseHTTPRequestHandler):
                 sim.faults.spend_malformed():
             reply.body = reply.body[: max(1, len(reply.body) // 2)]
         self._reply(reply)
+
+    @staticmethod
+    def _injected_failure(sim: SimulatedCallCenter) -> Reply:
+        status = sim.faults.fail_status
+        if status == 503:
+            extra = {}
+            if sim.faults.retry_after is not None:
+                extra["Retry-After"] = str(int(sim.faults.retry_after))
+            return Reply(503, b"Service Unavailable", {"Content-Type": "text/plain", **extra})
+        if status == 401:
+            return Reply(401, UNAUTHORIZED_PAGE, {"WWW-Authenticate": 'Basic realm="BroadWorks"',
+                                                  "Content-Type": "text/html"})
+        info = codec.ErrorInfo(summary_english=f"[Error 4999] Injected fault ({status})",
+                               error_code=4999)
+        return Reply(status, codec.encode_error_info(info),
+                     {"Content-Type": "application/xml; charset=UTF-8"})
 
     def _reply(self, reply: Reply):
         self.send_response(reply.status)
@@ -277,7 +297,7 @@ class SimulatedCallCenter:
     def reset(self) -> None:
         self.model.reset_counts()
         self.faults.update(latency_s=0.0, fail_next=0, retry_after=None, drop_next=0,
-                           malformed_next=0)
+                           malformed_next=0, fail_status=503, match=None)
 
     def inspect(self) -> dict:
         return {**self.model.snapshot(), "faults": self.faults.as_dict()}

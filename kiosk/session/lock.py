@@ -1,0 +1,45 @@
+"""One kiosk process per unit: an advisory lock file in the runtime directory."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+from kiosk.errors import AlreadyRunning
+
+
+def default_lock_path() -> Path:
+    """`$RUNTIME_DIRECTORY/kiosk.lock` under systemd, else one in the temp folder."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY")
+    if runtime:
+        return Path(runtime.split(":")[0]) / "kiosk.lock"
+    return Path(tempfile.gettempdir()) / "hotdesk-kiosk.lock"
+
+
+class RuntimeLock:
+    """Hold the unit's lock; `AlreadyRunning` if another process has it. The kernel drops the
+    lock when the process dies, so a crash never leaves the unit locked."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_lock_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._fd)
+            self._fd = None
+            raise AlreadyRunning(f"another kiosk is already running on this unit "
+                                 f"(lock {self.path})") from None
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, f"{os.getpid()}\n".encode())
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+            self._fd = None

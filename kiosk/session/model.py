@@ -1,0 +1,127 @@
+"""What the desk session engine tells its observers: states, snapshots and error codes.
+
+The engine maps errors to codes here; the UI maps codes to translated sentences. A code is a
+short stable string (`invalid_credentials`, `phone_busy`, `user_id.needs_domain`, …).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hardware.phone import (
+    PhoneBusy,
+    PhoneDisconnected,
+    PhoneError,
+    PhoneRejected,
+    PhoneTimeout,
+)
+from kiosk import errors
+
+
+class State(StrEnum):
+    IDLE = "idle"
+    SIGNING_IN = "signing_in"
+    ACTIVE = "active"
+    RECONNECTING = "reconnecting"
+    SIGNING_OUT = "signing_out"
+    OUT_OF_ORDER = "out_of_order"
+
+
+#: The sign-in saga's steps, in order (the order of undo is the reverse).
+STEPS = ("normalise", "authenticate", "associate", "phone", "queues", "commit")
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    name: str
+    status: str = "pending"  # pending, running, done, failed, undone
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Agent:
+    user_id: str
+    first_name: str
+    last_name: str
+    number: str
+    extension: str
+    language: str
+    stay_signed_in: bool
+    since: str  # UTC ISO 8601
+    acd_state: str | None = None
+    unavailable_code: str | None = None
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.user_id
+
+
+@dataclass(frozen=True)
+class Warning:
+    """A policy sign-out is coming: `kind` is limit, end_of_day or idle."""
+
+    kind: str
+    seconds_left: float
+    can_extend: bool
+    waiting_for_hangup: bool = False
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a screen needs, as of one moment. Immutable; a new one on every change."""
+
+    state: State = State.IDLE
+    agent: Agent | None = None
+    steps: tuple[StepProgress, ...] = ()
+    warning: Warning | None = None
+    auto_sign_out_in_s: float | None = None
+    connection: str = "unknown"  # ok, lost, unknown
+    phone: str = "unknown"  # ok, missing, silent, rebooting, unknown
+    off_hook: bool = False
+    error: str | None = None  # the last error, as a code
+    throttle_wait_s: float | None = None
+    notice: str | None = None  # evicted, moved, released, connection_lost, signed_out_<reason>
+    confirm: str | None = None  # off_hook: the agent must confirm a sign-out that drops a call
+    out_of_order: str | None = None  # the reason, as a code
+    unavailable_codes: tuple[tuple[str, str], ...] = ()
+    log_problem: str | None = None  # the session log cannot be written (shown to facilities)
+    language: str = "en"
+    stay_signed_in_default: bool = True
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command came to: `ok`, or the error code (the snapshot says the same)."""
+
+    ok: bool
+    error: str | None = None
+    detail: str = ""
+
+
+def error_code(exc: BaseException) -> str:
+    """The code for an error the engine met."""
+    if isinstance(exc, errors.IdentityError):
+        return f"user_id.{exc.code}"
+    mapping = (
+        (errors.InvalidCredentials, "invalid_credentials"),
+        (errors.NotPermitted, "not_permitted"),
+        (errors.NotFound, "not_found"),
+        (errors.Rejected, "rejected"),
+        (errors.ServerBusy, "server_busy"),
+        (errors.Unreachable, "unreachable"),
+        (errors.ProtocolError, "protocol"),
+        (PhoneBusy, "phone_busy"),
+        (PhoneDisconnected, "phone_missing"),
+        (PhoneTimeout, "phone_silent"),
+        (PhoneRejected, "phone_rejected"),
+        (PhoneError, "phone_error"),
+        (errors.SessionLogError, "log_failed"),
+    )
+    for kind, code in mapping:
+        if isinstance(exc, kind):
+            return code
+    return "internal"
+
+
+NETWORK_ERRORS = (errors.Unreachable, errors.ServerBusy)

@@ -1,0 +1,572 @@
+"""The desk session engine on real parts: simulated Call Center over HTTP, simulated phone on a
+pty, MockFactory pins, a real SQLite session log; policies under a fake clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.callcenter import XsiClient
+from kiosk.session import State
+from tests.conftest import DESK12, DESK14, MAI, ZOE, wait_until
+
+RED, GREEN, BLUE = 17, 27, 22
+
+
+def light(unit):
+    return tuple(unit.factory.pin(n).state for n in (RED, GREEN, BLUE))
+
+
+def assert_desk_clean(unit, agent=ZOE[0]):
+    """The desk is exactly as before a sign-in: no association, agent signed out of queues,
+    the phone on the desk default, no open session in the log. (A request that timed out may
+    still land late on the server, so the server's view is given a few seconds to settle.)"""
+    wait_until(lambda: unit.desk_guest() is None and unit.acd(agent) == "Sign-Out", timeout=6)
+    assert unit.desk_guest() is None
+    assert unit.seat(agent) is None
+    assert unit.acd(agent) == "Sign-Out"
+    assert unit.phone_line() is None
+    assert unit.query("SELECT id FROM sessions WHERE ended IS NULL") == []
+
+
+def test_clean_sign_in_and_sign_out(make_unit):
+    unit = make_unit()
+    assert unit.engine.snapshot.state is State.IDLE
+    assert light(unit) == (False, True, False)  # free: green
+    outcome = unit.engine.sign_in("zoe", ZOE[1], language="fr").result(10)
+    assert outcome.ok, outcome
+    snap = unit.engine.snapshot
+    assert snap.state is State.ACTIVE
+    assert snap.agent.display_name == "Zoë Müller" and snap.agent.acd_state == "Available"
+    assert [s.status for s in snap.steps] == ["done"] * 6
+    assert all(s.seconds is not None for s in snap.steps)
+    assert unit.desk_guest() == ZOE[0] and unit.acd(ZOE[0]) == "Available"
+    assert unit.phone_line() == {"user_id": ZOE[0], "display_name": "Zoë Müller",
+                                 "number": "0391234567", "extension": "4567"}
+    assert unit.sim_phone.snapshot()["language"] == "fr"
+    assert light(unit) == (True, False, False)  # busy: red
+    (row,) = unit.query("SELECT * FROM sessions")
+    assert (row["status"], row["agent"], row["language"], row["phone_serial"]) == (
+        "active", ZOE[0], "fr", "VX4-000123")
+    steps = [r["detail"] for r in unit.query(
+        "SELECT detail FROM events WHERE kind='step' ORDER BY id")]
+    assert '"associate"' in steps[0] and '"trying"' in steps[0]  # journaled before it ran
+
+    assert unit.engine.sign_out().result(10).ok
+    assert unit.engine.snapshot.state is State.IDLE
+    assert unit.engine.snapshot.language == "en"  # back to the desk default
+    assert_desk_clean(unit)
+    (row,) = unit.query("SELECT * FROM sessions")
+    assert (row["status"], row["end_reason"], row["acd_state_at_end"]) == (
+        "ended", "agent", "Sign-Out")
+    assert light(unit) == (False, True, False)
+
+
+def test_one_agent_per_desk(make_unit):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    outcome = unit.engine.sign_in("mai", MAI[1]).result(10)
+    assert (outcome.ok, outcome.error) == (False, "one_agent_per_desk")
+    assert unit.desk_guest() == ZOE[0] and unit.seat(MAI[0]) is None
+
+
+def test_two_sign_ins_at_once_are_serialised(make_unit):
+    unit = make_unit()
+    first = unit.engine.sign_in("zoe", ZOE[1])
+    second = unit.engine.sign_in("mai", MAI[1])
+    results = {first.result(10).ok, second.result(10).ok}
+    assert results == {True, False}
+    assert unit.desk_guest() == ZOE[0]
+
+
+def test_second_kiosk_process_refuses_to_start(tmp_path):
+    from kiosk.errors import AlreadyRunning
+    from kiosk.session.lock import RuntimeLock
+
+    first = RuntimeLock(tmp_path / "kiosk.lock")
+    with pytest.raises(AlreadyRunning):
+        RuntimeLock(tmp_path / "kiosk.lock")
+    first.release()
+    RuntimeLock(tmp_path / "kiosk.lock").release()
+
+
+def test_user_id_problems_are_codes_and_cost_no_request(make_unit):
+    unit = make_unit()
+    unit.sim.model.reset_counts()
+    outcome = unit.engine.sign_in("zo e", "x").result(10)
+    assert outcome.error == "user_id.bad_character"
+    assert unit.sim.inspect()["requests_total"] == 0
+
+
+# --- failure at each step leaves the desk exactly as before ---------------------------------
+
+FAULTS = {
+    "authenticate-401": ("bad", {}, "invalid_credentials"),
+    "authenticate-503": (None, {"fail_next": 5, "match": "GET .*/profile"}, "server_busy"),
+    "authenticate-timeout": (None, {"latency_s": 2.5, "match": "GET .*/profile"},
+                             "unreachable"),
+    "associate-403": (None, {"fail_next": 1, "fail_status": 403,
+                             "match": "PUT .*/HotelingGuest"}, "not_permitted"),
+    "associate-400": (None, {"fail_next": 1, "fail_status": 400,
+                             "match": "PUT .*/HotelingGuest"}, "rejected"),
+    "associate-503": (None, {"fail_next": 3, "match": "PUT .*/HotelingGuest"}, "server_busy"),
+    "queues-400": (None, {"fail_next": 1, "fail_status": 400, "match": "PUT .*/CallCenter"},
+                   "rejected"),
+    "queues-503": (None, {"fail_next": 3, "match": "PUT .*/CallCenter"}, "server_busy"),
+    "queues-timeout": (None, {"fail_next": 0, "latency_s": 2.5, "match": "PUT .*/CallCenter"},
+                       "unreachable"),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_server_failure_at_a_step_leaves_the_desk_as_before(make_unit, fault):
+    unit = make_unit()
+    password, faults, code = FAULTS[fault]
+    unit.sim.faults.update(**faults)
+    outcome = unit.engine.sign_in("zoe", password or ZOE[1]).result(30)
+    assert (outcome.ok, outcome.error) == (False, code)
+    unit.sim.reset()  # the server is well again, so the check itself can pass
+    assert unit.drain_outbox()  # what could not be undone at once is owed, then done
+    assert_desk_clean(unit)
+    (failure,) = unit.query("SELECT * FROM events WHERE kind='signin_failed'")
+    assert code in failure["detail"]
+    snap = unit.engine.snapshot
+    assert snap.state is State.IDLE and snap.error == code
+    assert light(unit) == (False, True, False)
+
+
+def test_phone_busy_at_sign_in_leaves_the_desk_as_before(make_unit):
+    unit = make_unit()
+    unit.sim_phone.lift()
+    outcome = unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    assert outcome.error == "phone_busy"
+    assert unit.desk_guest() is None and unit.acd(ZOE[0]) == "Sign-Out"
+    assert unit.phone_line() is None
+    assert unit.query("SELECT status FROM sessions") == [{"status": "failed"}]
+    undone = [r["detail"] for r in unit.query(
+        "SELECT detail FROM events WHERE kind='step' AND detail LIKE '%undone%'")]
+    assert any('"associate"' in d for d in undone) and any('"queues"' in d for d in undone)
+
+
+def test_phone_silent_at_sign_in_leaves_the_desk_as_before(make_unit):
+    unit = make_unit()
+    unit.sim_phone.set_silent(True)
+    outcome = unit.engine.sign_in("zoe", ZOE[1]).result(30)
+    assert outcome.error == "phone_silent"
+    assert unit.desk_guest() is None and unit.acd(ZOE[0]) == "Sign-Out"
+    assert unit.sim_phone.snapshot()["line"] is None
+    assert unit.query("SELECT id FROM sessions WHERE ended IS NULL") == []
+
+
+def test_wrong_password_counts_toward_the_throttle(make_unit):
+    unit = make_unit()
+    for expected_wait in (None, None, 30.0):
+        outcome = unit.engine.sign_in("zoe", "wrong").result(10)
+        assert outcome.error == "invalid_credentials"
+        assert unit.engine.snapshot.throttle_wait_s == expected_wait
+    unit.sim.model.reset_counts()
+    outcome = unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    assert outcome.error == "throttled"
+    assert unit.engine.snapshot.throttle_wait_s == pytest.approx(30)
+    assert unit.sim.inspect()["requests_total"] == 0  # nothing sent while throttled
+    unit.advance(31)
+    assert unit.engine.sign_in("zoe", "wrong").result(10).error == "invalid_credentials"
+    assert unit.engine.snapshot.throttle_wait_s == pytest.approx(60)  # doubled
+    assert unit.sim.inspect()["users"][ZOE[0]]["failed_logins"] == 4
+    kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
+    assert kinds.count("signin_failed") == 4 and kinds.count("throttled") == 1
+
+
+def test_throttle_per_kiosk_across_user_ids(make_unit):
+    unit = make_unit()
+    for user in ("zoe", "mai", "wei", "layla", "francois", "zoe"):
+        unit.engine.sign_in(user, "wrong").result(10)
+    assert unit.engine.sign_in("mai", MAI[1]).result(10).error == "throttled"
+
+
+def test_success_clears_the_failures(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", "wrong").result(10)
+    unit.engine.sign_in("zoe", "wrong").result(10)
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    unit.engine.sign_out().result(10)
+    unit.engine.sign_in("zoe", "wrong").result(10)
+    assert unit.engine.snapshot.throttle_wait_s is None
+
+
+# --- moving, eviction, other desks ----------------------------------------------------------
+
+
+def test_agent_at_another_desk_is_moved_here_and_the_log_says_from_where(make_unit, sim):
+    XsiClient(sim.url, *ZOE).associate(DESK14[0], limit_hours=8)
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert unit.desk_guest() == ZOE[0]
+    assert sim.inspect()["seating"][DESK14[0]] is None
+    (row,) = unit.query("SELECT moved_from FROM sessions")
+    assert row["moved_from"] == DESK14[0]
+
+
+def test_stale_guest_at_this_desk_is_released_for_the_agent_here(make_unit, sim):
+    XsiClient(sim.url, *MAI).associate(DESK12[0], limit_hours=8)  # left over
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert unit.desk_guest() == ZOE[0] and unit.seat(MAI[0]) is None
+    assert unit.query("SELECT kind FROM events WHERE kind='stale_guest_released'")
+
+
+def test_eviction_by_a_sign_in_at_another_desk(make_unit, sim):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    sim.model.set_modes(moved="move")
+    XsiClient(sim.url, *ZOE).associate(DESK14[0], limit_hours=8)
+    unit.advance(15)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+    snap = unit.engine.snapshot
+    assert snap.notice == "evicted_moved"
+    assert unit.phone_line() is None
+    assert unit.acd(ZOE[0]) == "Available"  # working at desk 14 now: queues left alone
+    (row,) = unit.query("SELECT end_reason FROM sessions")
+    assert row["end_reason"] == "evicted"
+
+
+def test_eviction_by_force_release(make_unit, sim):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    XsiClient(sim.url, *DESK12).force_release()
+    unit.advance(15)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+    assert unit.engine.snapshot.notice == "evicted_released"
+    assert unit.acd(ZOE[0]) == "Sign-Out"
+    assert unit.phone_line() is None
+
+
+# --- Stay signed in -------------------------------------------------------------------------
+
+
+def test_stay_signed_in_rides_out_an_outage(make_unit, sim):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=True).result(10)
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.RECONNECTING)
+    snap = unit.engine.snapshot
+    assert snap.connection == "lost" and snap.notice == "reconnecting"
+    assert unit.phone_line()["user_id"] == ZOE[0]  # the phone stays the agent's
+    assert light(unit) == (True, True, False) or light(unit) == (True, False, False)
+    unit.advance(2)  # a retry: still down, the wait doubles
+    requests_before = sim.inspect()["requests_total"]
+    unit.advance(3)
+    assert sim.inspect()["requests_total"] == requests_before  # backing off: not yet
+    sim.faults.update(fail_next=0)
+    unit.advance(2)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE)
+    assert unit.engine.snapshot.connection == "ok"
+    kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
+    assert "connection_lost" in kinds and "reconnected" in kinds
+
+
+def test_without_stay_signed_in_a_lost_connection_signs_out_at_once(make_unit, sim):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=False).result(10)
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+    assert unit.engine.snapshot.notice == "signed_out_connection_lost"
+    assert unit.phone_line() is None  # freed at once
+    (row,) = unit.query("SELECT end_reason FROM sessions")
+    assert row["end_reason"] == "connection_lost"
+    owed = [r["action"] for r in unit.query("SELECT action FROM outbox WHERE done IS NULL")]
+    assert owed == ["acd_sign_out", "force_release"]
+    assert unit.desk_guest() == ZOE[0]  # the server does not know yet
+    sim.faults.update(fail_next=0)
+    assert unit.drain_outbox()
+    assert_desk_clean(unit)
+
+
+# --- phone events ---------------------------------------------------------------------------
+
+
+def test_phone_reboot_mid_session_reapplies_line_and_language(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1], language="fr").result(10)
+    unit.sim_phone.reboot()
+    assert wait_until(lambda: unit.phone_line() is not None and
+                      unit.sim_phone.snapshot()["language"] == "fr")
+    assert unit.phone_line()["user_id"] == ZOE[0]
+
+
+def test_phone_unplugged_mid_session_is_out_of_order_then_back(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.sim_phone.unplug()
+    assert wait_until(lambda: unit.engine.snapshot.state is State.OUT_OF_ORDER)
+    assert unit.engine.snapshot.out_of_order == "phone_missing"
+    assert wait_until(lambda: unit.panel.pattern == "fault")
+    unit.sim_phone.replug()  # the phone comes back on the same link, rebooted
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=5)
+    assert wait_until(lambda: unit.phone_line() is not None)
+    assert unit.phone_line()["user_id"] == ZOE[0]
+    assert unit.desk_guest() == ZOE[0]  # the session rode it out
+
+
+def test_phone_missing_at_start_is_out_of_order_until_it_appears(sim, tmp_path):
+    from hardware.phone.sim import SimulatedPhone
+    from tests.conftest import Unit
+
+    link = tmp_path / "deskphone"
+    phone = SimulatedPhone(link=link)  # not started: no port yet
+    unit = Unit(sim, phone, tmp_path).start()
+    try:
+        assert unit.engine.snapshot.state is State.OUT_OF_ORDER
+        assert unit.engine.snapshot.out_of_order == "phone_missing"
+        assert unit.engine.sign_in("zoe", ZOE[1]).result(10).error == "out_of_order"
+        phone.start()
+        unit.advance(3)
+        assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+    finally:
+        unit.close()
+        phone.close()
+
+
+def test_silent_phone_gets_a_power_cycle_then_out_of_order(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.sim_phone.set_silent(True)
+    relay = unit.factory.pin(23)
+    relay.clear_states()
+    unit.advance(15)  # the heartbeat pings the phone: no answer, even after a resync
+    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_rebooting",
+                      timeout=10)
+    assert wait_until(lambda: [s.state for s in relay.states] == [False, True, False],
+                      timeout=5)
+    unit.advance(31)  # no +HDBOOT came
+    assert unit.engine.snapshot.out_of_order == "phone_silent"
+    unit.sim_phone.set_silent(False)
+    unit.sim_phone.reboot()
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=5)
+    assert unit.phone_line()["user_id"] == ZOE[0]
+
+
+def test_button_held_signs_out(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    button = unit.factory.pin(25)
+    button.drive_low()
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=3)
+    button.drive_high()
+    (row,) = unit.query("SELECT end_reason FROM sessions")
+    assert row["end_reason"] == "button"
+
+
+def test_agent_sign_out_while_off_hook_asks_first(make_unit):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.sim_phone.lift()
+    assert wait_until(lambda: unit.engine.snapshot.off_hook)
+    outcome = unit.engine.sign_out().result(10)
+    assert outcome.error == "confirm_needed"
+    assert unit.engine.snapshot.confirm == "off_hook"
+    assert unit.engine.snapshot.state is State.ACTIVE
+    assert unit.engine.sign_out(confirmed=True).result(10).ok
+    assert unit.phone_line() is None  # forced: the call was dropped, as the agent agreed
+
+
+# --- policies under a fake clock ------------------------------------------------------------
+
+
+def test_association_limit_warns_then_extends(make_unit, sim):
+    unit = make_unit(session__association_limit_hours=1, session__warn_before_s=60)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.advance(3600 - 61)
+    assert unit.engine.snapshot.warning is None
+    assert unit.engine.snapshot.auto_sign_out_in_s == pytest.approx(61, abs=1)
+    unit.advance(2)
+    warning = unit.engine.snapshot.warning
+    assert warning.kind == "limit" and warning.can_extend
+    assert warning.seconds_left == pytest.approx(59, abs=1)
+    assert unit.panel.pattern == "attention"
+    unit.advance(10)
+    assert unit.engine.snapshot.warning.seconds_left == pytest.approx(49, abs=1)
+    since_before = sim.inspect()["users"][ZOE[0]]["host"]
+    assert unit.engine.extend().result(10).ok
+    assert unit.engine.snapshot.warning is None
+    assert since_before == DESK12[0] and unit.desk_guest() == ZOE[0]
+    unit.advance(3600 - 120)
+    assert unit.engine.snapshot.state is State.ACTIVE
+
+
+def test_association_limit_signs_out(make_unit):
+    unit = make_unit(session__association_limit_hours=1)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.advance(3600)
+    assert unit.engine.snapshot.state is State.IDLE
+    assert unit.engine.snapshot.notice == "signed_out_limit"
+    assert_desk_clean(unit)
+    (row,) = unit.query("SELECT end_reason FROM sessions")
+    assert row["end_reason"] == "limit"
+
+
+def test_end_of_day(make_unit):
+    # the fake clock starts at 09:00 local
+    unit = make_unit(session__end_of_day="09:30", session__warn_before_s=20,
+                     session__allow_extend=False)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.advance(30 * 60 - 20)
+    warning = unit.engine.snapshot.warning
+    assert warning.kind == "end_of_day" and not warning.can_extend
+    assert unit.engine.extend().result(10).error == "not_allowed"
+    unit.advance(20)
+    assert unit.engine.snapshot.state is State.IDLE
+    assert unit.query("SELECT end_reason FROM sessions")[0]["end_reason"] == "end_of_day"
+
+
+def test_idle_sign_out_and_touch(make_unit):
+    unit = make_unit(session__idle_sign_out_min=5, session__warn_before_s=30)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.advance(300 - 30)
+    assert unit.engine.snapshot.warning.kind == "idle"
+    unit.engine.touch()
+    unit.engine.run_timers()
+    assert unit.engine.snapshot.warning is None
+    unit.advance(299)
+    assert unit.engine.snapshot.state is State.ACTIVE
+    unit.advance(2)
+    assert unit.engine.snapshot.state is State.IDLE
+    assert unit.query("SELECT end_reason FROM sessions")[0]["end_reason"] == "idle"
+
+
+def test_never_idle_while_off_hook(make_unit):
+    unit = make_unit(session__idle_sign_out_min=5)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.sim_phone.lift()
+    assert wait_until(lambda: unit.engine.snapshot.off_hook)
+    unit.advance(3600)
+    assert unit.engine.snapshot.state is State.ACTIVE
+
+
+def test_policy_sign_out_waits_for_the_hang_up(make_unit):
+    unit = make_unit(session__association_limit_hours=1)
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    unit.sim_phone.lift()
+    assert wait_until(lambda: unit.engine.snapshot.off_hook)
+    unit.advance(3601)
+    snap = unit.engine.snapshot
+    assert snap.state is State.ACTIVE and snap.warning.waiting_for_hangup
+    assert unit.phone_line() is not None
+    unit.sim_phone.hang_up()
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+    assert unit.query("SELECT end_reason FROM sessions")[0]["end_reason"] == "limit"
+    kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
+    assert "policy_deferred" in kinds
+
+
+def test_acd_state_change(make_unit, sim):
+    unit = make_unit()
+    unit.engine.sign_in("zoe", ZOE[1]).result(10)
+    assert unit.engine.set_acd_state("Unavailable", "10").result(10).ok
+    assert unit.acd(ZOE[0]) == "Unavailable"
+    assert sim.inspect()["users"][ZOE[0]]["unavailable_code"] == "10"
+    assert unit.engine.snapshot.agent.unavailable_code == "10"
+    assert unit.engine.set_acd_state("Unavailable", "99").result(10).error == "rejected"
+
+
+# --- recovery after a crash -----------------------------------------------------------------
+
+CRASH_POINTS = ["associate-trying", "associate-done", "phone-done", "queues-done", "committed"]
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS)
+def test_restart_after_a_crash_recovers_a_clean_desk(sim, sim_phone, tmp_path, point):
+    """The power goes at `point` of a sign-in: the server and phone hold what was done, the
+    log holds the journal. The next start frees everything, with the host's credentials only."""
+    from hardware.phone import DeskPhone, GuestLine
+    from kiosk.sessionlog import SessionLog
+    from tests.conftest import Unit
+
+    log = SessionLog(tmp_path / "sessions.db", desk="desk12")
+    sid = log.begin_session(ZOE[0], agent_name="Zoë Müller")
+    agent = XsiClient(sim.url, *ZOE)
+    order = ["associate", "phone", "queues"]
+    reached = point.split("-")[0]
+    for step in order:
+        log.journal_step(sid, step, "trying")
+        if step == reached and point.endswith("trying"):
+            agent.associate(DESK12[0], limit_hours=8)  # it landed; the answer never came back
+            break
+        if step == "associate":
+            agent.associate(DESK12[0], limit_hours=8)
+        elif step == "phone":
+            with DeskPhone(sim_phone.port) as phone:
+                phone.assign(GuestLine(ZOE[0], "Zoë Müller"))
+        else:
+            agent.set_acd_state("Available")
+        log.journal_step(sid, step, "done")
+        if step == reached:
+            break
+    if point == "committed":
+        log.activate(sid)
+    log.close()
+
+    unit = Unit(sim, sim_phone, tmp_path).start()  # the restart
+    try:
+        assert_desk_clean(unit)
+        (row,) = unit.query("SELECT status, end_reason FROM sessions")
+        assert row == {"status": "ended", "end_reason": "recovered"}
+        assert unit.engine.snapshot.state is State.IDLE
+    finally:
+        unit.close()
+
+
+def test_recovery_without_network_owes_the_server(sim, sim_phone, tmp_path):
+    from kiosk.sessionlog import SessionLog
+    from tests.conftest import Unit
+
+    log = SessionLog(tmp_path / "sessions.db", desk="desk12")
+    sid = log.begin_session(ZOE[0])
+    log.journal_step(sid, "associate", "trying")
+    XsiClient(sim.url, *ZOE).associate(DESK12[0], limit_hours=8)
+    log.close()
+    sim.faults.update(fail_next=10_000)
+    unit = Unit(sim, sim_phone, tmp_path).start()
+    try:
+        assert unit.query("SELECT end_reason FROM sessions")[0]["end_reason"] == "recovered"
+        assert {r["action"] for r in unit.query("SELECT action FROM outbox")} == {
+            "acd_sign_out", "force_release"}
+        sim.faults.update(fail_next=0)
+        assert unit.drain_outbox()
+        assert unit.desk_guest() is None
+        assert unit.acd(ZOE[0]) == "Sign-Out"
+    finally:
+        unit.close()
+
+
+# --- never let the log stop a sign-in, never store a password -------------------------------
+
+
+def test_a_broken_session_log_does_not_stop_sign_in(make_unit):
+    unit = make_unit()
+    unit.session_log.db.execute("PRAGMA query_only = ON")
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert "read-only" in unit.engine.snapshot.log_problem
+    assert unit.engine.sign_out().result(10).ok
+    assert unit.desk_guest() is None
+
+
+def test_the_agents_password_is_in_no_file_the_kiosk_wrote(make_unit, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    password = "Unique-Pa55word-4-grep"
+    unit = make_unit()
+    unit.sim.model.directory.users[ZOE[0]].password = password
+    unit.engine.sign_in("zoe", "Unique-Pa55word-4-grip").result(10)  # a typo first
+    unit.engine.sign_in("zoe", password).result(10)
+    unit.engine.set_acd_state("Unavailable", "10").result(10)
+    unit.engine.sign_out().result(10)
+    unit.session_log.close()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert password.encode() not in data, path
+            assert b"Unique-Pa55word" not in data, path
+    assert "Unique-Pa55word" not in caplog.text
