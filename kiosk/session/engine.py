@@ -135,13 +135,15 @@ class DeskEngine:
     def __init__(self, config: Config, *, host_client: XsiClient, session_log: SessionLog,
                  phone_factory: Callable[[], DeskPhone], panel=None,
                  agent_client_factory: Callable[[str, Secret], XsiClient] | None = None,
-                 clock: Clock | None = None, lock_path=None, use_lock: bool = True):
+                 clock: Clock | None = None, lock_path=None, use_lock: bool = True,
+                 overlap_steps: bool = True):
         self.config = config
         self.host_client = host_client
         self.session_log = session_log
         self.phone_factory = phone_factory
         self.panel = panel
         self.clock = clock or SystemClock()
+        self.overlap_steps = overlap_steps  # phone and queues at once (off: to measure)
         self.agent_client_factory = agent_client_factory or (
             lambda user_id, password: XsiClient.from_config(config.callcenter, user_id,
                                                             password))
@@ -666,7 +668,8 @@ class DeskEngine:
         self._steps["queues"] = StepProgress("queues", "running")
         if log_id is not None:
             self._logged(self.session_log.journal_step, log_id, "queues", "trying")
-        acd = self._pool.submit(client.set_acd_state, initial)
+        if self.overlap_steps:
+            acd = self._pool.submit(client.set_acd_state, initial)
         phone_error: BaseException | None = None
         try:
             with self._step("phone", log_id):
@@ -676,6 +679,8 @@ class DeskEngine:
                     done.append("phone")
         except PhoneError as exc:
             phone_error = exc
+        if not self.overlap_steps:
+            acd = self._pool.submit(client.set_acd_state, initial)
         queues_error: BaseException | None = None
         try:
             acd.result()
@@ -780,8 +785,7 @@ class DeskEngine:
                          acd_state=acd_at_end, owed=owed or None,
                          phone_released=phone_ok)
         if not owed and server == "agent":
-            with contextlib.suppress(Exception):
-                session.client.close()
+            self._pool.submit(session.client.close)  # j_logout: nobody waits for it
         else:
             session.client.session.close()
         session.password.wipe()

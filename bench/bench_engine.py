@@ -1,0 +1,94 @@
+"""Sign-in and sign-out wall time against the simulators, next to the floor.
+
+The simulated Call Center adds 50 ms to every HTTP request; the simulated phone is paced at
+115200 baud. The floor is what cannot be avoided: the HTTP round trips that must be sequential
+-- profile (credentials), where the agent sits now (to move them and record from where),
+associate, then the ACD state alongside the phone -- plus the phone's own time, each measured
+in this run. Targets: sign-in <= floor + 100 ms and < 1 s in all; the same for sign-out
+(ACD Sign-Out, then clear the association, alongside the phone's release).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from hardware.phone import DeskPhone, GuestLine
+from kiosk.callcenter import XsiClient
+from kiosk.wiring import build_demo
+
+LATENCY_S = 0.05
+ROUNDS = 15
+AGENT = ("zoe", "zoe-demo-1")
+
+
+def _median_ms(values) -> float:
+    return statistics.median(values) * 1000
+
+
+def _measure_floor(unit) -> tuple[float, float, float]:
+    """One request's round trip, the phone's assign+language, and its release (seconds)."""
+    client = XsiClient(unit.config.callcenter.url, "mai@demo.example", "mai-demo-1")
+    rtts = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        client.profile()
+        rtts.append(time.perf_counter() - started)
+    client.close()
+    phone = unit.engine.phone
+    assigns, releases = [], []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        phone.assign(GuestLine("mai@demo.example", "Mai Nguyen", "0391234568", "4568"))
+        phone.set_language("en")
+        assigns.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        phone.release()
+        releases.append(time.perf_counter() - started)
+    return statistics.median(rtts), statistics.median(assigns), statistics.median(releases)
+
+
+def _cycle(unit, rounds: int) -> tuple[list[float], list[float]]:
+    ins, outs = [], []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        outcome = unit.engine.sign_in(*AGENT).result(10)
+        ins.append(time.perf_counter() - started)
+        assert outcome.ok, outcome
+        started = time.perf_counter()
+        assert unit.engine.sign_out().result(10).ok
+        outs.append(time.perf_counter() - started)
+    return ins, outs
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        unit = build_demo(Path(tmp), latency_s=LATENCY_S)
+        try:
+            unit.engine.start()
+            unit.engine.run_timers()
+            time.sleep(0.5)
+            rtt, phone_in, phone_out = _measure_floor(unit)
+            _cycle(unit, 2)  # warm up
+            ins, outs = _cycle(unit, ROUNDS)
+            unit.engine.overlap_steps = False
+            seq_ins, _ = _cycle(unit, ROUNDS)
+        finally:
+            unit.close()
+    floor_in = 3 * rtt + max(rtt, phone_in)
+    floor_out = max(2 * rtt, phone_out)
+    print(f"   one HTTP round trip {rtt * 1000:.1f} ms (50 ms added); phone assign+language "
+          f"{phone_in * 1000:.1f} ms, release {phone_out * 1000:.1f} ms at 115200 baud")
+    print(f"   sign-in:  {_median_ms(ins):.0f} ms (median of {ROUNDS}); floor "
+          f"{floor_in * 1000:.0f} ms; over the floor {_median_ms(ins) - floor_in * 1000:.0f} ms "
+          "(target <= 100 ms, and < 1000 ms in all)")
+    print(f"   sign-in with phone and queues one after the other: {_median_ms(seq_ins):.0f} ms "
+          f"(overlapping saves {_median_ms(seq_ins) - _median_ms(ins):.0f} ms)")
+    print(f"   sign-out: {_median_ms(outs):.0f} ms; floor {floor_out * 1000:.0f} ms; over the "
+          f"floor {_median_ms(outs) - floor_out * 1000:.0f} ms (target <= 100 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The one place that chooses real or simulated parts.
+
+`build_unit(config)` wires the real drivers for `kiosk run`: the Call Center at
+`callcenter.url` with the desk host's password, the phone on `phone.port`, the GPIO panel on
+gpiozero's default pin factory, the session log at `log.database`. A production unit whose
+hardware is missing says so (the phone: out of order until it appears; the GPIO panel: an
+error in the journal and the session log); it never falls back to a simulator.
+
+`build_demo(workdir)` wires the simulators for `kiosk demo`: the simulated Call Center on
+loopback with the demo directory, the simulated phone on a pty, gpiozero's mock pins and a
+session log in `workdir`. Nothing else in the kiosk asks which of the two it is running on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kiosk import config as configuration
+from kiosk.callcenter import XsiClient
+from kiosk.session import DeskEngine
+from kiosk.session.clock import Clock
+from kiosk.sessionlog import SessionLog
+
+log = logging.getLogger(__name__)
+
+DEMO_DESK = "desk12@demo.example"
+
+
+@dataclass
+class DemoAgent:
+    user: str  # what to type (the append domain applies)
+    password: str
+    name: str
+
+
+@dataclass
+class Unit:
+    """Everything a running kiosk holds; `close()` releases it all (twice is harmless)."""
+
+    config: configuration.Config
+    engine: DeskEngine
+    session_log: SessionLog
+    panel: object | None
+    pin_factory: object | None = None
+    callcenter_sim: object | None = None
+    phone_sim: object | None = None
+    demo_agents: list[DemoAgent] = field(default_factory=list)
+    _closed: bool = False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for part in (self.engine, self.panel, self.session_log, self.phone_sim,
+                     self.callcenter_sim):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    part.close()
+
+
+def _panel(config: configuration.Config, pin_factory=None):
+    from hardware.panel import DeskPanel
+
+    gpio = config.gpio
+    return DeskPanel(led_red=gpio.led_red, led_green=gpio.led_green, led_blue=gpio.led_blue,
+                     relay=gpio.relay, relay_active_high=gpio.relay_active_high, hook=gpio.hook,
+                     sign_out_button=gpio.sign_out_button, hold_s=gpio.hold_s,
+                     pin_factory=pin_factory)
+
+
+def _phone_factory(config: configuration.Config):
+    from hardware.phone import DeskPhone
+
+    return lambda: DeskPhone(config.phone.port, baudrate=config.phone.baudrate)
+
+
+def build_unit(config: configuration.Config, *, clock: Clock | None = None) -> Unit:
+    """The real unit. Raises `ConfigError` (host password), `SessionLogError`, or
+    `AlreadyRunning` when it cannot start at all."""
+    password = configuration.read_host_password(config.desk)
+    host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
+    session_log = SessionLog(config.log.database, desk=config.desk.id)
+    try:
+        panel = _panel(config)
+    except Exception as exc:  # gpiozero raises many kinds: no pin factory, pin in use, ...
+        log.error("GPIO panel unavailable (%s: %s); running without lights and button",
+                  type(exc).__name__, exc)
+        session_log.record("gpio_unavailable", error=f"{type(exc).__name__}: {exc}")
+        panel = None
+    engine = DeskEngine(config, host_client=host, session_log=session_log,
+                        phone_factory=_phone_factory(config), panel=panel, clock=clock)
+    return Unit(config=config, engine=engine, session_log=session_log, panel=panel)
+
+
+def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configuration.Config:
+    """The embedded default: desk 12 of the demo directory, every language."""
+    return configuration.from_dict({
+        "desk": {"id": "demo-desk12", "name": "Demo desk 12", "host_user_id": DEMO_DESK},
+        "callcenter": {"url": callcenter_url, "default_domain": "demo.example",
+                       "connect_timeout_s": 2, "read_timeout_s": 5},
+        "signin": {"languages": list(configuration.SUPPORTED_LANGUAGES)},
+        "session": {"warn_before_s": 30, "heartbeat_s": 15},
+        "phone": {"port": phone_port},
+        "log": {"database": str(workdir / "sessions.db")},
+    })
+
+
+def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | None = None,
+               config_changes: dict | None = None) -> Unit:
+    """The whole kiosk on simulators, in `workdir` (session log, phone link, lock)."""
+    from gpiozero.pins.mock import MockFactory
+
+    from hardware.phone.sim import SimulatedPhone
+    from kiosk.callcenter.sim import SimulatedCallCenter, load_directory
+    from kiosk.paths import asset
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    directory = load_directory(asset("demo", "directory.toml"))
+    callcenter = SimulatedCallCenter(directory).start()
+    callcenter.faults.update(latency_s=latency_s)
+    phone = SimulatedPhone(link=workdir / "deskphone", registration_delay_s=0.5).start()
+    config = demo_config(workdir, callcenter.url, phone.port)
+    if config_changes:
+        raw = {s: dict(v) for s, v in config_changes.items()}
+        config = _merge(config, raw)
+    host = directory.users[DEMO_DESK]
+    host_client = XsiClient(config.callcenter.url, host.id, host.password,
+                            timeout=config.callcenter.timeout)
+    session_log = SessionLog(config.log.database, desk=config.desk.id)
+    pin_factory = MockFactory()
+    panel = _panel(config, pin_factory)
+    engine = DeskEngine(config, host_client=host_client, session_log=session_log,
+                        phone_factory=_phone_factory(config), panel=panel, clock=clock,
+                        lock_path=workdir / "kiosk.lock")
+    agents = [DemoAgent(user.id.split("@")[0], user.password, user.name)
+              for user in directory.users.values() if user.guest is not None]
+    return Unit(config=config, engine=engine, session_log=session_log, panel=panel,
+                pin_factory=pin_factory, callcenter_sim=callcenter, phone_sim=phone,
+                demo_agents=agents)
+
+
+def _merge(config: configuration.Config, changes: dict) -> configuration.Config:
+    """`config` with some keys changed (for demo variants and benchmarks)."""
+    from dataclasses import asdict
+
+    raw = asdict(config)
+    raw.pop("source", None)
+    flat: dict = {}
+    for section, body in raw.items():
+        flat[section] = {}
+        for key, value in body.items():
+            if value is None:
+                continue
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            elif key == "end_of_day":
+                value = value.strftime("%H:%M")
+            flat[section][key] = value
+    for section, body in changes.items():
+        flat.setdefault(section, {}).update(body)
+    return configuration.from_dict(flat)

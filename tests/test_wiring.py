@@ -1,0 +1,87 @@
+"""The one place that picks real or simulated parts."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from kiosk import config as configuration
+from kiosk.errors import ConfigError
+from kiosk.session import State
+from kiosk.wiring import build_demo, build_unit
+from tests.conftest import DESK12, wait_until
+
+
+def test_demo_unit_signs_an_agent_in_and_out(tmp_path):
+    before = threading.active_count()
+    unit = build_demo(tmp_path)
+    try:
+        unit.engine.start().run_timers()
+        agent = next(a for a in unit.demo_agents if a.user == "zoe")
+        assert unit.engine.sign_in(agent.user, agent.password).result(10).ok
+        assert unit.phone_sim.snapshot()["line"]["display_name"] == "Zoë Müller"
+        assert unit.callcenter_sim.inspect()["seating"][DESK12[0]] == "zoe@demo.example"
+        assert unit.engine.sign_out().result(10).ok
+        assert (tmp_path / "sessions.db").exists()
+    finally:
+        unit.close()
+        unit.close()
+    assert wait_until(lambda: threading.active_count() <= before + 1, timeout=5)
+
+
+def test_demo_agents_are_listed_for_the_banner(tmp_path):
+    unit = build_demo(tmp_path)
+    try:
+        users = {a.user for a in unit.demo_agents}
+        assert {"zoe", "mai", "francois", "wei", "layla"} <= users
+        assert all(a.password for a in unit.demo_agents)
+    finally:
+        unit.close()
+
+
+def _production_config(tmp_path, sim, phone_port, password=DESK12[1]):
+    secret = tmp_path / "host-password"
+    secret.write_text(password)
+    secret.chmod(0o600)
+    return configuration.from_dict({
+        "desk": {"id": "desk12", "host_user_id": DESK12[0],
+                 "host_password_file": str(secret)},
+        "callcenter": {"url": sim.url, "default_domain": "demo.example"},
+        "phone": {"port": phone_port},
+        "log": {"database": str(tmp_path / "sessions.db")},
+    })
+
+
+def test_production_unit_without_gpio_says_so_and_still_works(tmp_path, sim, sim_phone,
+                                                               monkeypatch):
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    unit = build_unit(_production_config(tmp_path, sim, sim_phone.port))
+    try:
+        assert unit.panel is None  # no GPIO on this machine, and no silent mock either
+        events = list(unit.session_log.db.query("SELECT kind FROM events"))
+        assert {"kind": "gpio_unavailable"} in events
+        unit.engine.start().run_timers()
+        assert unit.engine.sign_in("zoe", "zoe-demo-1").result(10).ok
+        assert unit.engine.sign_out().result(10).ok
+    finally:
+        unit.close()
+
+
+def test_production_unit_with_a_missing_phone_is_out_of_order(tmp_path, sim):
+    unit = build_unit(_production_config(tmp_path, sim, str(tmp_path / "no-phone")))
+    try:
+        unit.engine.start().run_timers()
+        assert unit.engine.snapshot.state is State.OUT_OF_ORDER
+        assert unit.engine.snapshot.out_of_order == "phone_missing"
+    finally:
+        unit.close()
+
+
+def test_production_unit_needs_the_host_password(tmp_path, sim, monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = configuration.from_dict({
+        "desk": {"id": "desk12", "host_user_id": DESK12[0]},
+        "callcenter": {"url": sim.url}, "log": {"database": str(tmp_path / "s.db")}})
+    with pytest.raises(ConfigError, match="host_password_file"):
+        build_unit(config)
