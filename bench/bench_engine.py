@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardware.phone import DeskPhone, GuestLine
+from hardware.phone import GuestLine
 from kiosk.callcenter import XsiClient
 from kiosk.wiring import build_demo
 
