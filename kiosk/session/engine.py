@@ -220,7 +220,12 @@ class DeskEngine:
         that stops it. The current snapshot is delivered at once."""
         self._observers.append(callback)
         callback(self._snapshot)
-        return lambda: self._observers.remove(callback)
+
+        def stop() -> None:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+        return stop
 
     def _publish(self, **changes) -> None:
         snapshot = replace(self._snapshot, **changes)
@@ -526,6 +531,7 @@ class DeskEngine:
         self._session = session
         self._show_light()
         self._publish(steps=self._step_tuple(), language=language)
+        self._fetch_unavailable_codes(session)
         self._next_heartbeat = self.clock.monotonic() + self.config.session.heartbeat_s
         return Outcome(True)
 
@@ -791,6 +797,7 @@ class DeskEngine:
         session.password.wipe()
         self._session = None
         self._busy_state = None
+        self._unavailable_codes = ()
         notice = None if reason == "agent" else f"signed_out_{reason}"
         self._show_light()
         self._publish(notice=notice, warning=None, auto_sign_out_in_s=None, steps=(),
@@ -821,6 +828,30 @@ class DeskEngine:
             if self._snapshot.warning is not None and self._snapshot.warning.kind == "idle":
                 self._publish(warning=None)
                 self._show_light()
+        return Outcome(True)
+
+    def _fetch_unavailable_codes(self, session: _Session) -> None:
+        """The reasons an agent may give for Unavailable, for the ACD buttons (background)."""
+        group = session.profile.group_id
+        if not group:
+            return
+
+        def fetch():
+            try:
+                codes = session.client.unavailable_codes(group)
+            except CallCenterError as exc:
+                log.info("no unavailable codes: %s", exc)
+                return
+            listed = tuple((c.code, c.description or c.code) for c in codes
+                           if c.code and c.active is not False)
+            self.submit(lambda: self._set_unavailable_codes(session, listed))
+
+        self._pool.submit(fetch)
+
+    def _set_unavailable_codes(self, session: _Session, codes) -> Outcome:
+        if self._session is session:
+            self._unavailable_codes = codes
+            self._publish()
         return Outcome(True)
 
     def _set_acd_state(self, state: str, code: str | None) -> Outcome:

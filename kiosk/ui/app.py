@@ -1,0 +1,249 @@
+"""The kiosk's Kivy application: screens, overlays, language and the link to the engine.
+
+The engine calls back on its worker thread; `_post` re-posts every snapshot onto the Kivy
+thread with `Clock.schedule_once`, and `apply` then picks the screen and overlay. The UI never
+waits on the network, the serial line or the disk: it only sends the engine commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.text import LabelBase
+from kivy.core.window import Window
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
+from kivy.uix.relativelayout import RelativeLayout
+from kivy.uix.screenmanager import NoTransition, ScreenManager
+
+from kiosk.session import Snapshot, State
+from kiosk.ui import fonts, i18n
+from kiosk.ui.messages import NOTICES, WARNINGS, error_text
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).parent
+
+Builder.load_file(str(HERE / "theme.kv"))
+
+from kiosk.ui.outoforder import OutOfOrderScreen  # noqa: E402 - kv rules load in order
+from kiosk.ui.overlays import Overlay  # noqa: E402
+from kiosk.ui.progress import ProgressScreen  # noqa: E402
+from kiosk.ui.signedin import SignedInScreen  # noqa: E402
+from kiosk.ui.signin import SignInScreen  # noqa: E402
+from kiosk.ui.welcome import WelcomeScreen  # noqa: E402
+
+LabelBase.register("DejaVuSans", str(fonts.CANDIDATES["ar"][0]))
+
+
+class KioskRoot(RelativeLayout):
+    """The 800×480 kiosk: the screens, and the overlay above them (coordinates are its own,
+    wherever the demo places it)."""
+
+
+class KioskApp(App):
+    language = StringProperty("en")
+    language_name = StringProperty("English")
+    font_name = StringProperty("Roboto")
+    rtl = BooleanProperty(False)
+    snapshot = ObjectProperty(Snapshot())
+
+    def __init__(self, engine, config, *, kiosk_mode: bool = False, demo=None, **kwargs):
+        super().__init__(**kwargs)
+        self.engine = engine
+        self.config_ = config
+        self.kiosk_mode = kiosk_mode
+        self.demo = demo
+        self.title = f"Hot-desk kiosk - {config.desk.name}"
+        self.languages = fonts.usable_languages(config.signin.languages) or ["en"]
+        self.stay_default = config.signin.stay_signed_in_default
+        self._signing_in = False
+        self._unobserve = None
+        self.frames = 0
+        self.set_language(config.signin.default_language
+                          if config.signin.default_language in self.languages
+                          else self.languages[0])
+
+    # --- building ---------------------------------------------------------------------------
+
+    def build(self):
+        self.manager = ScreenManager(transition=NoTransition())
+        for screen in (WelcomeScreen(), SignInScreen(), ProgressScreen(), SignedInScreen(),
+                       OutOfOrderScreen()):
+            self.manager.add_widget(screen)
+        self.screens = {s.name: s for s in self.manager.screens}
+        self.screens["welcome"].desk_name = self.config_.desk.name
+        self.screens["welcome"].build_languages(self.languages)
+        self.overlay = Overlay()
+        self.kiosk_root = KioskRoot(size_hint=(None, None), size=(800, 480))
+        self.kiosk_root.add_widget(self.manager)
+        self.kiosk_root.add_widget(self.overlay)
+        self.manager.size = self.overlay.size = (800, 480)
+        if self.demo is not None:
+            from kiosk.ui.demo import DemoLayout
+
+            return DemoLayout(self.kiosk_root, self.demo)
+        return self.kiosk_root
+
+    def on_start(self):
+        Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
+        Clock.schedule_interval(self._count_frame, 0)
+        if self.kiosk_mode:
+            Window.bind(on_request_close=lambda *args, **kwargs: True)  # no closing
+            Window.show_cursor = False
+        self._unobserve = self.engine.observe(self._post)
+
+    def on_stop(self):
+        if self._unobserve is not None:
+            self._unobserve()
+
+    def open_settings(self, *args):
+        return False  # no settings panel on a kiosk
+
+    def _count_frame(self, dt):
+        self.frames += 1
+
+    # --- language ---------------------------------------------------------------------------
+
+    def set_language(self, language: str) -> None:
+        if language not in self.languages:
+            language = self.languages[0]
+        font = fonts.font_for(language)
+        self.font_name = str(font) if font else "Roboto"
+        self.rtl = language in i18n.RTL_LANGUAGES
+        self.language_name = self.display(i18n.LANGUAGE_NAMES[language])
+        self.language = language
+        if hasattr(self, "screens"):
+            self._refresh(self.snapshot)
+
+    def font_for(self, language: str) -> str:
+        font = fonts.font_for(language)
+        return str(font) if font else "Roboto"
+
+    def choose_language(self, language: str) -> None:
+        self.set_language(language)
+        self.engine.set_language(language)
+
+    def next_language(self) -> None:
+        index = (self.languages.index(self.language) + 1) % len(self.languages)
+        self.choose_language(self.languages[index])
+
+    def tr(self, text: str, *_bindings, **values) -> str:
+        """`text` in the current language (extra positional arguments only make kv rules
+        re-evaluate when they change)."""
+        return i18n.catalog(self.language).tr(text, **values)
+
+    def display(self, text: str) -> str:
+        """Any text (a name, a description) laid out for display: Arabic shaped, RTL ordered."""
+        return i18n.display(text)
+
+    # --- navigation -------------------------------------------------------------------------
+
+    def open_sign_in(self) -> None:
+        if self.snapshot.state is State.IDLE:
+            self.manager.current = "signin"
+
+    def show_welcome(self) -> None:
+        self.manager.current = "welcome"
+
+    def sign_in(self, user: str, password, *, option_domain: str, stay: bool) -> None:
+        self._signing_in = True
+        self.engine.sign_in(user, password, option_domain=option_domain, language=self.language,
+                            stay_signed_in=stay)
+
+    def _any_touch(self, window, touch):
+        if self.snapshot.state is State.ACTIVE:
+            self.engine.touch()
+        return False
+
+    def _any_key(self, *args):
+        if self.snapshot.state is State.ACTIVE:
+            self.engine.touch()
+        if self.manager.current == "signin":
+            self.screens["signin"].touched()
+        return False
+
+    # --- from the engine --------------------------------------------------------------------
+
+    def _post(self, snapshot: Snapshot) -> None:
+        """Called on the engine's thread: hand the snapshot to the Kivy thread."""
+        Clock.schedule_once(lambda dt: self.apply(snapshot), 0)
+
+    def apply(self, snapshot: Snapshot) -> None:
+        previous = self.snapshot
+        self.snapshot = snapshot
+        if snapshot.language != self.language and snapshot.language in self.languages and (
+                snapshot.state is not State.IDLE or previous.state is not State.IDLE):
+            self.set_language(snapshot.language)
+        self._route(previous, snapshot)
+        self._refresh(snapshot)
+
+    def _route(self, previous: Snapshot, snapshot: Snapshot) -> None:
+        state = snapshot.state
+        if state is State.OUT_OF_ORDER:
+            target = "outoforder"
+        elif state in (State.SIGNING_IN, State.SIGNING_OUT):
+            target = "progress"
+        elif state in (State.ACTIVE, State.RECONNECTING):
+            target = "signedin"
+            self._signing_in = False
+        elif self._signing_in and previous.state is State.SIGNING_IN:
+            self._signing_in = False
+            target = "signin"
+            self.screens["signin"].show_error(self._error_sentence(snapshot))
+        elif self.manager.current in ("signin", "welcome") and previous.state is State.IDLE:
+            target = self.manager.current
+        else:
+            target = "welcome"
+        if self.manager.current != target:
+            if target == "signin" and self.manager.current == "progress":
+                self.manager.current = target
+                self.screens["signin"].show_error(self._error_sentence(snapshot))
+            else:
+                self.manager.current = target
+
+    def _error_sentence(self, snapshot: Snapshot) -> str:
+        if snapshot.error is None:
+            return ""
+        wait = snapshot.throttle_wait_s
+        if snapshot.error == "throttled" or (snapshot.error == "invalid_credentials" and wait):
+            sentence = self.tr(error_text("throttled"), seconds=math.ceil(wait or 0))
+            if snapshot.error == "invalid_credentials":
+                sentence = self.tr(error_text("invalid_credentials")) + " " + sentence
+            return sentence
+        return self.tr(error_text(snapshot.error))
+
+    def _refresh(self, snapshot: Snapshot) -> None:
+        for name in ("welcome", "progress", "signedin", "outoforder"):
+            self.screens[name].show(snapshot)
+        self._overlay(snapshot)
+
+    def _overlay(self, snapshot: Snapshot) -> None:
+        overlay, engine = self.overlay, self.engine
+        if snapshot.confirm == "off_hook":
+            overlay.present("confirm", self.tr("You are on a call"),
+                            self.tr("Signing out will end the call."),
+                            [(self.tr("End call and sign out"),
+                              lambda: engine.sign_out(confirmed=True), "danger"),
+                             (self.tr("Stay on the call"), engine.cancel_sign_out, "quiet")])
+        elif snapshot.warning is not None and snapshot.state is State.ACTIVE:
+            warning = snapshot.warning
+            if warning.waiting_for_hangup:
+                message = self.tr("Waiting for your call to end before signing you out.")
+            else:
+                message = self.tr("You will be signed out in {seconds} s",
+                                  seconds=math.ceil(warning.seconds_left))
+            buttons = []
+            if warning.can_extend and not warning.waiting_for_hangup:
+                buttons.append((self.tr("Extend"), engine.extend, "primary"))
+            buttons.append((self.tr("Sign out now"), engine.sign_out, "danger"))
+            overlay.present("warning", self.tr(WARNINGS[warning.kind]), message, buttons,
+                            urgent=True)
+        elif snapshot.notice in NOTICES and snapshot.state is State.IDLE:
+            overlay.present("notice", self.tr("Signed out"), self.tr(NOTICES[snapshot.notice]),
+                            [(self.tr("OK"), engine.dismiss_notice, "primary")])
+        elif overlay.visible:
+            overlay.dismiss()

@@ -1,0 +1,83 @@
+"""`kiosk demo`'s window: the kiosk at its real 800×480, a virtual desk beside it (the phone's
+display, the handset, the status light, the hold-to-sign-out button) and a banner with the
+demo credentials. The virtual desk is a developer's tool beside the product, in English."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kivy.clock import Clock
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
+from kivy.uix.boxlayout import BoxLayout
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+DEMO_SIZE = (1120, 560)
+
+
+class DemoLayout(BoxLayout):
+    phone_text = StringProperty("")
+    off_hook = BooleanProperty(False)
+    light = ListProperty([0, 0, 0, 1])
+    banner = StringProperty("")
+    hold_s = NumericProperty(2.0)
+
+    def __init__(self, kiosk_root, unit, **kwargs):
+        super().__init__(**kwargs)
+        self.unit = unit
+        self.ids.top.add_widget(kiosk_root, index=len(self.ids.top.children))
+        self.hold_s = unit.config.gpio.hold_s
+        agents = " · ".join(f"{a.user} / {a.password}" for a in unit.demo_agents)
+        self.banner = (f"Demo on simulators. Sign in with a user part and its password "
+                       f"(append domain demo.example): {agents}")
+        self._relay_was = False
+        Clock.schedule_interval(self._poll, 0.25)
+        self._poll(0)
+
+    def _poll(self, dt):
+        """Mirror the simulated phone and the mock pins (in-memory reads, no I/O)."""
+        state = self.unit.phone_sim.snapshot()
+        self.off_hook = state["off_hook"]
+        line = state["line"]
+        lines = [f"{'● registered' if state['registered'] else '○ registering…'}"]
+        if line:
+            lines += [line["display_name"], line["user_id"],
+                      f"number {line['number'] or '-'}  ext {line['extension'] or '-'}"]
+        else:
+            lines += ["Desk default line", self.unit.config.desk.name]
+        lines += [f"language: {state['language']}"]
+        if state["message"]:
+            lines.append(f"message: {state['message']}")
+        lines.append("handset: " + ("OFF HOOK" if state["off_hook"] else "on hook"))
+        self.phone_text = "\n".join(lines)
+        factory = self.unit.pin_factory
+        gpio = self.unit.config.gpio
+        red, green, blue = (factory.pin(n).state for n in (gpio.led_red, gpio.led_green,
+                                                            gpio.led_blue))
+        self.light = [float(red), float(green), float(blue), 1] if (red or green or blue) \
+            else [0.15, 0.15, 0.15, 1]
+        if gpio.relay is not None:
+            relay = bool(factory.pin(gpio.relay).state) == gpio.relay_active_high
+            if relay and not self._relay_was:
+                self.unit.phone_sim.set_silent(True)  # power cut
+            elif self._relay_was and not relay:
+                self.unit.phone_sim.set_silent(False)  # power back: the phone boots
+                self.unit.phone_sim.reboot()
+            self._relay_was = relay
+
+    def toggle_handset(self):
+        if self.off_hook:
+            self.unit.phone_sim.hang_up()
+        else:
+            self.unit.phone_sim.lift()
+
+    def button_down(self):
+        pin = self.unit.config.gpio.sign_out_button
+        if pin is not None:
+            self.unit.pin_factory.pin(pin).drive_low()
+
+    def button_up(self):
+        pin = self.unit.config.gpio.sign_out_button
+        if pin is not None:
+            self.unit.pin_factory.pin(pin).drive_high()

@@ -1,0 +1,137 @@
+"""Translations: gettext catalogues (`assets/locales/<lang>.po`), read without Kivy.
+
+`Catalog.load(lang)` parses a PO file into a dict; `tr(text)` gives the translation or the
+English text. Right-to-left languages (Arabic) are shaped and laid out for display here,
+because Kivy's default text provider draws characters one by one, left to right: `display()`
+joins Arabic letters into their contextual forms (arabic-reshaper) and puts the runs of the
+sentence in visual order.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import unicodedata
+from functools import cache
+from pathlib import Path
+
+from kiosk.paths import asset
+
+#: Each language named in itself, for the language buttons.
+LANGUAGE_NAMES = {
+    "en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
+    "vi": "Tiếng Việt", "zh_CN": "中文", "ar": "العربية",
+}
+RTL_LANGUAGES = {"ar"}
+
+
+def locales_dir() -> Path:
+    return asset("locales")
+
+
+def parse_po(text: str) -> dict[str, str]:
+    """msgid -> msgstr of a PO file (fuzzy and empty translations left out)."""
+    entries: dict[str, str] = {}
+    msgid = msgstr = None
+    current = None
+    fuzzy = False
+
+    def flush():
+        if msgid and msgstr and not fuzzy:
+            entries[msgid] = msgstr
+
+    for raw in text.splitlines() + [""]:
+        line = raw.strip()
+        if not line:
+            flush()
+            msgid = msgstr = current = None
+            fuzzy = False
+        elif line.startswith("#,") and "fuzzy" in line:
+            fuzzy = True
+        elif line.startswith("#"):
+            continue
+        elif line.startswith("msgid "):
+            flush()
+            msgid, msgstr, current = _string(line[6:]), None, "id"
+        elif line.startswith("msgstr "):
+            msgstr, current = _string(line[7:]), "str"
+        elif line.startswith('"'):
+            if current == "id":
+                msgid += _string(line)
+            elif current == "str":
+                msgstr += _string(line)
+    return entries
+
+
+def _string(token: str) -> str:
+    return ast.literal_eval(token.strip())
+
+
+class Catalog:
+    """One language's translations."""
+
+    def __init__(self, language: str, entries: dict[str, str]):
+        self.language = language
+        self.entries = entries
+        self.rtl = language in RTL_LANGUAGES
+
+    @classmethod
+    def load(cls, language: str) -> Catalog:
+        path = locales_dir() / f"{language}.po"
+        entries = parse_po(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return cls(language, entries)
+
+    def tr(self, text: str, **values) -> str:
+        """The translation of `text`, with `{placeholders}` filled, ready for display."""
+        translated = self.entries.get(text, text)
+        if values:
+            translated = translated.format(**values)
+        return display(translated) if self.rtl else translated
+
+
+@cache
+def catalog(language: str) -> Catalog:
+    return Catalog.load(language)
+
+
+# --- right-to-left --------------------------------------------------------------------------
+
+_LTR_RUN = re.compile(r"[A-Za-z0-9@._:/+\-#*()%]+(?:[ ][A-Za-z0-9@._:/+\-#*()%]+)*")
+
+
+def _is_rtl_char(ch: str) -> bool:
+    return unicodedata.bidirectional(ch) in ("R", "AL")
+
+
+def display(text: str) -> str:
+    """Arabic text shaped and in visual (left-to-right drawing) order, line by line.
+
+    Runs of Latin letters and digits (user IDs, numbers, times) keep their own order inside
+    the right-to-left sentence. Text without right-to-left letters is returned unchanged.
+    """
+    if not any(_is_rtl_char(ch) for ch in text):
+        return text
+    import arabic_reshaper
+
+    return "\n".join(_visual_line(arabic_reshaper.reshape(line)) for line in text.split("\n"))
+
+
+def _visual_line(line: str) -> str:
+    pieces = []
+    position = 0
+    for match in _LTR_RUN.finditer(line):
+        pieces.append(("rtl", line[position:match.start()]))
+        pieces.append(("ltr", match.group(0)))
+        position = match.end()
+    pieces.append(("rtl", line[position:]))
+    out = []
+    for kind, piece in reversed(pieces):
+        out.append(piece if kind == "ltr" else _mirror(piece[::-1]))
+    return "".join(out)
+
+
+_MIRRORED = str.maketrans("()[]{}<>«»", ")(][}{><»«")
+
+
+def _mirror(text: str) -> str:
+    return text.translate(_MIRRORED)

@@ -1,0 +1,93 @@
+"""The signed-in screen: who, since when, ACD state buttons (with unavailable codes), the time
+to the automatic sign-out, and Sign out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from kivy.app import App
+from kivy.factory import Factory
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, StringProperty
+from kivy.uix.screenmanager import Screen
+
+from kiosk.session import State
+from kiosk.ui import theme
+
+Builder.load_file(str(Path(__file__).with_suffix(".kv")))
+
+ACD_TEXT = {"Available": "Available", "Unavailable": "Unavailable", "Wrap-Up": "Wrap-up",
+            "Sign-In": "Available", "Sign-Out": "Signed out of queues"}
+
+
+def hours_minutes(seconds: float) -> tuple[int, int]:
+    minutes = int(seconds // 60)
+    return minutes // 60, minutes % 60
+
+
+class SignedInScreen(Screen):
+    agent_name = StringProperty("")
+    details = StringProperty("")
+    since_text = StringProperty("")
+    acd_text = StringProperty("")
+    auto_text = StringProperty("")
+    banner = StringProperty("")
+    choosing = BooleanProperty(False)
+
+    def show(self, snapshot) -> None:
+        app = App.get_running_app()
+        agent = snapshot.agent
+        if agent is None:
+            return
+        self.agent_name = app.display(agent.display_name)
+        parts = []
+        if agent.extension:
+            parts.append(app.tr("Extension {extension}", extension=agent.extension))
+        if agent.number:
+            parts.append(app.tr("Number {number}", number=agent.number))
+        parts.append(agent.user_id)
+        self.details = "  ·  ".join(parts)
+        since = datetime.fromisoformat(agent.since.replace("Z", "+00:00")).astimezone()
+        self.since_text = app.tr("Signed in since {time}", time=since.strftime("%H:%M"))
+        state = app.tr(ACD_TEXT.get(agent.acd_state or "", agent.acd_state or ""))
+        if agent.acd_state == "Unavailable" and agent.unavailable_code:
+            reason = dict(snapshot.unavailable_codes).get(agent.unavailable_code,
+                                                          agent.unavailable_code)
+            state += f" ({app.display(reason)})"
+        self.acd_text = app.tr("Your state: {state}", state=state)
+        for key, name in (("available", "Available"), ("unavailable", "Unavailable"),
+                          ("wrapup", "Wrap-Up")):
+            button = self.ids[key]
+            button.background_color = theme.rgba(
+                theme.SUCCESS if agent.acd_state == name else theme.KEY)
+        if snapshot.auto_sign_out_in_s is not None:
+            hours, minutes = hours_minutes(snapshot.auto_sign_out_in_s)
+            self.auto_text = app.tr("Automatic sign-out in {hours} h {minutes} min",
+                                    hours=hours, minutes=f"{minutes:02d}")
+        else:
+            self.auto_text = ""
+        self.banner = (app.tr("Connection lost. Reconnecting… Your phone keeps working.")
+                       if snapshot.state is State.RECONNECTING else "")
+        self._codes(snapshot.unavailable_codes)
+
+    def _codes(self, codes) -> None:
+        box = self.ids.codes
+        if len(box.children) == len(codes):
+            return
+        box.clear_widgets()
+        for code, description in codes:
+            button = Factory.KQuietButton(text=App.get_running_app().display(description))
+            button.code = code
+            button.bind(on_release=lambda b: self.set_state("Unavailable", b.code))
+            box.add_widget(button)
+
+    def choose_code(self) -> None:
+        if self.ids.codes.children:
+            self.choosing = not self.choosing
+        else:
+            self.set_state("Unavailable")
+
+    def set_state(self, state: str, code: str | None = None) -> None:
+        self.choosing = False
+        App.get_running_app().engine.set_acd_state(state, code)
