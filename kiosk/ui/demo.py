@@ -13,8 +13,6 @@ from kivy.uix.boxlayout import BoxLayout
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
-DEMO_SIZE = (1120, 560)
-
 
 class DemoLayout(BoxLayout):
     phone_text = StringProperty("")

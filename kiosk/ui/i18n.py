@@ -135,3 +135,36 @@ _MIRRORED = str.maketrans("()[]{}<>«»", ")(][}{><»«")
 
 def _mirror(text: str) -> str:
     return text.translate(_MIRRORED)
+
+
+# --- the catalogue's messages ----------------------------------------------------------------
+
+_TR_CALL = re.compile(r"""\btr\(\s*"((?:[^"\\]|\\.)*)\"""")
+
+
+def source_messages() -> list[str]:
+    """Every English text the screens can show: `tr("…")` in the UI's code and kv files, and
+    the sentence tables. The catalogues must translate each one (a test checks)."""
+    from kiosk.ui import messages
+
+    here = Path(__file__).parent
+    found: dict[str, None] = {}
+    for path in sorted(here.glob("*.py")) + sorted(here.glob("*.kv")):
+        if path.name in ("demo.py", "demo.kv", "tour.py", "i18n.py"):
+            continue  # the demo's virtual desk is a developer tool, in English
+        for match in _TR_CALL.finditer(path.read_text(encoding="utf-8")):
+            found[ast.literal_eval(f'"{match.group(1)}"')] = None
+    tables = [messages.ERRORS, messages.NOTICES, messages.WARNINGS]
+    for module, names in (("kiosk.ui.progress", ["STEP_TEXT"]),
+                          ("kiosk.ui.welcome", ["PHONE_TEXT", "NETWORK_TEXT"]),
+                          ("kiosk.ui.signedin", ["ACD_TEXT"]),
+                          ("kiosk.ui.outoforder", ["REASONS"])):
+        source = (here / (module.rsplit(".", 1)[1] + ".py")).read_text(encoding="utf-8")
+        for name in names:
+            start = source.index(f"{name} = {{")
+            end = source.index("}", start) + 1
+            tables.append(ast.literal_eval(source[start + len(name) + 3:end]))
+    for table in tables:
+        for text in table.values():
+            found[text] = None
+    return list(found)

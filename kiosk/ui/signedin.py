@@ -69,25 +69,30 @@ class SignedInScreen(Screen):
             self.auto_text = ""
         self.banner = (app.tr("Connection lost. Reconnecting… Your phone keeps working.")
                        if snapshot.state is State.RECONNECTING else "")
-        self._codes(snapshot.unavailable_codes)
+        self._codes_known = snapshot.unavailable_codes
 
-    def _codes(self, codes) -> None:
-        box = self.ids.codes
-        if len(box.children) == len(codes):
+    def choose_code(self) -> None:
+        """Unavailable: show the reasons to pick from (or go Unavailable when there are none)."""
+        codes = getattr(self, "_codes_known", ())
+        if not codes:
+            self.set_state("Unavailable")
             return
-        box.clear_widgets()
+        if self.choosing:
+            self._hide_codes()
+            return
+        box = self.ids.codes
         for code, description in codes:
             button = Factory.KQuietButton(text=App.get_running_app().display(description))
             button.code = code
             button.bind(on_release=lambda b: self.set_state("Unavailable", b.code))
             box.add_widget(button)
+        self.choosing = True
 
-    def choose_code(self) -> None:
-        if self.ids.codes.children:
-            self.choosing = not self.choosing
-        else:
-            self.set_state("Unavailable")
+    def _hide_codes(self) -> None:
+        # Buttons are removed, not hidden: an invisible button would still catch touches.
+        self.ids.codes.clear_widgets()
+        self.choosing = False
 
     def set_state(self, state: str, code: str | None = None) -> None:
-        self.choosing = False
+        self._hide_codes()
         App.get_running_app().engine.set_acd_state(state, code)

@@ -13,6 +13,7 @@ from kivy.lang import Builder
 from kivy.properties import StringProperty
 from kivy.uix.screenmanager import Screen
 
+from kiosk.ui import theme
 from kiosk.ui.i18n import LANGUAGE_NAMES
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
@@ -47,7 +48,8 @@ class WelcomeScreen(Screen):
             button = Factory.KQuietButton(text=app.display(LANGUAGE_NAMES[language]))
             button.language = language
             button.font_name = app.font_for(language)
-            button.font_size = "17sp"
+            button.font_size = "15sp"
+            button.shorten = False
             button.bind(on_release=lambda b: App.get_running_app().choose_language(b.language))
             box.add_widget(button)
 
@@ -57,9 +59,8 @@ class WelcomeScreen(Screen):
         self.network_text = app.tr(NETWORK_TEXT.get(snapshot.connection,
                                                      NETWORK_TEXT["unknown"]))
         for button in self.ids.languages.children:
-            button.background_color = (
-                (0.08, 0.4, 0.75, 1) if button.language == app.language else
-                (0.17, 0.23, 0.28, 1))
+            button.background_color = theme.rgba(
+                theme.PRIMARY if button.language == app.language else theme.KEY)
 
     def tap(self) -> None:
         App.get_running_app().open_sign_in()

@@ -1,0 +1,111 @@
+"""`kiosk run` (the kiosk on real hardware) and `kiosk demo` (the kiosk on simulators)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from kiosk.cli.common import EXIT_FAILED, CommandError, add_config_option, load_config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="run the kiosk on this unit's hardware (systemd runs this)",
+                         description="Fullscreen, hardened kiosk on the real Call Center, "
+                         "phone and GPIO of the configuration.")
+    add_config_option(run)
+    run.set_defaults(func=run_kiosk)
+
+    demo = sub.add_parser(
+        "demo", help="the kiosk on simulators, in a window (or a scripted tour)",
+        description="Starts the simulated Call Center, a simulated phone on a pty, mock GPIO "
+        "and a session log in a temporary folder, and opens the kiosk with a virtual desk "
+        "beside it. Closing the window stops everything.")
+    demo.add_argument("--tour", metavar="DIR", type=Path, default=None,
+                      help="offscreen: walk through the screens with simulated touches, write "
+                      "<screen>-<language>.png, tour.json and sessions.db into DIR")
+    demo.add_argument("--latency", type=float, default=0.0, metavar="S",
+                      help="seconds the simulated Call Center adds to every request")
+    demo.set_defaults(func=run_demo)
+
+
+def run_kiosk(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    from kiosk.ui import boot
+
+    boot.configure(kiosk_mode=True)
+    from kiosk.ui.app import KioskApp
+    from kiosk.wiring import build_unit
+
+    unit = build_unit(config)
+    try:
+        unit.engine.start()
+        KioskApp(unit.engine, config, kiosk_mode=True).run()
+    finally:
+        unit.close()
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from kiosk.ui import boot
+
+    if args.tour is not None:
+        return _tour(args.tour)
+    from kiosk.ui.demo_size import DEMO_SIZE
+
+    boot.configure(size=DEMO_SIZE)
+    from kiosk.ui.app import KioskApp
+    from kiosk.wiring import build_demo
+
+    with tempfile.TemporaryDirectory(prefix="hotdesk-demo-") as workdir:
+        unit = build_demo(Path(workdir), latency_s=args.latency)
+        try:
+            unit.engine.start()
+            print("demo agents (type the user part; the domain is appended):", file=sys.stderr)
+            for agent in unit.demo_agents:
+                print(f"  {agent.user:10} {agent.password:18} {agent.name}", file=sys.stderr)
+            KioskApp(unit.engine, unit.config, demo=unit).run()
+        finally:
+            unit.close()
+    return 0
+
+
+def _tour(directory: Path) -> int:
+    from datetime import datetime
+
+    from kiosk.ui import boot
+    from kiosk.ui.demo_size import DEMO_SIZE
+
+    directory.mkdir(parents=True, exist_ok=True)
+    boot.configure(size=DEMO_SIZE, offscreen=True)
+    import time
+
+    from kiosk.session import FakeClock
+    from kiosk.ui import tour
+    from kiosk.ui.app import KioskApp
+    from kiosk.wiring import build_demo
+
+    clock = FakeClock(start=datetime.now().astimezone(), monotonic=time.monotonic())
+    with tempfile.TemporaryDirectory(prefix="hotdesk-tour-") as workdir:
+        unit = build_demo(Path(workdir), clock=clock)
+        try:
+            unit.engine.start()
+            app = KioskApp(unit.engine, unit.config, demo=unit)
+            walk = None
+
+            def begin(*_):
+                nonlocal walk
+                walk = tour.start(app, unit, directory)
+
+            app.bind(on_start=begin)
+            app.run()
+            tour.keep_log(unit, directory)
+        finally:
+            unit.close()
+    if walk is None or not walk.ok:
+        failed = [s["name"] for s in (walk.steps if walk else []) if not s["ok"]]
+        raise CommandError(f"the tour failed at: {', '.join(failed) or 'start'} "
+                           f"(see {directory / 'tour.json'})", EXIT_FAILED)
+    print(f"tour OK: {len(walk.steps)} steps, screenshots in {directory}")
+    return 0
