@@ -60,7 +60,6 @@ class KioskApp(App):
         self.title = f"Hot-desk kiosk - {config.desk.name}"
         self.languages = fonts.usable_languages(config.signin.languages) or ["en"]
         self.stay_default = config.signin.stay_signed_in_default
-        self._signing_in = False
         self._unobserve = None
         self.frames = 0
         self.set_language(config.signin.default_language
@@ -75,6 +74,8 @@ class KioskApp(App):
                        OutOfOrderScreen()):
             self.manager.add_widget(screen)
         self.screens = {s.name: s for s in self.manager.screens}
+        for screen in self.manager.screens:
+            screen.bind(on_pre_enter=self.on_screen_enter)
         self.screens["welcome"].desk_name = self.config_.desk.name
         self.screens["welcome"].build_languages(self.languages)
         self.overlay = Overlay()
@@ -94,6 +95,7 @@ class KioskApp(App):
         if self.kiosk_mode:
             Window.bind(on_request_close=lambda *args, **kwargs: True)  # no closing
             Window.show_cursor = False
+        self._apply_trigger = Clock.create_trigger(self._apply_latest, 0)
         self._unobserve = self.engine.observe(self._post)
 
     def on_stop(self):
@@ -150,9 +152,19 @@ class KioskApp(App):
         self.manager.current = "welcome"
 
     def sign_in(self, user: str, password, *, option_domain: str, stay: bool) -> None:
-        self._signing_in = True
-        self.engine.sign_in(user, password, option_domain=option_domain, language=self.language,
-                            stay_signed_in=stay)
+        future = self.engine.sign_in(user, password, option_domain=option_domain,
+                                     language=self.language, stay_signed_in=stay)
+        future.add_done_callback(
+            lambda f: Clock.schedule_once(lambda dt: self._sign_in_done(f.result()), 0))
+
+    def _sign_in_done(self, outcome) -> None:
+        """A failed sign-in goes back to the form with the reason (and the wait, if any)."""
+        if outcome.ok:
+            return
+        snapshot = self.engine.snapshot
+        self.manager.current = "signin"
+        self.screens["signin"].show_error(self._error_sentence(
+            Snapshot(error=outcome.error, throttle_wait_s=snapshot.throttle_wait_s)))
 
     def _any_touch(self, window, touch):
         if self.snapshot.state is State.ACTIVE:
@@ -169,8 +181,13 @@ class KioskApp(App):
     # --- from the engine --------------------------------------------------------------------
 
     def _post(self, snapshot: Snapshot) -> None:
-        """Called on the engine's thread: hand the snapshot to the Kivy thread."""
-        Clock.schedule_once(lambda dt: self.apply(snapshot), 0)
+        """Called on the engine's thread: hand the snapshot to the Kivy thread. Snapshots are
+        whole states, so when several arrive within a frame only the newest is drawn."""
+        self._latest = snapshot
+        self._apply_trigger()
+
+    def _apply_latest(self, *args) -> None:
+        self.apply(self._latest)
 
     def apply(self, snapshot: Snapshot) -> None:
         previous = self.snapshot
@@ -189,21 +206,14 @@ class KioskApp(App):
             target = "progress"
         elif state in (State.ACTIVE, State.RECONNECTING):
             target = "signedin"
-            self._signing_in = False
-        elif self._signing_in and previous.state is State.SIGNING_IN:
-            self._signing_in = False
-            target = "signin"
-            self.screens["signin"].show_error(self._error_sentence(snapshot))
-        elif self.manager.current in ("signin", "welcome") and previous.state is State.IDLE:
-            target = self.manager.current
+        elif self.manager.current in ("signin", "welcome"):
+            target = self.manager.current  # idle: stay where the person is
+        elif self.manager.current == "progress" and previous.state is State.SIGNING_IN:
+            target = "signin"  # a failed sign-in: _sign_in_done adds the reason
         else:
             target = "welcome"
         if self.manager.current != target:
-            if target == "signin" and self.manager.current == "progress":
-                self.manager.current = target
-                self.screens["signin"].show_error(self._error_sentence(snapshot))
-            else:
-                self.manager.current = target
+            self.manager.current = target
 
     def _error_sentence(self, snapshot: Snapshot) -> str:
         if snapshot.error is None:
@@ -217,9 +227,15 @@ class KioskApp(App):
         return self.tr(error_text(snapshot.error))
 
     def _refresh(self, snapshot: Snapshot) -> None:
-        for name in ("welcome", "progress", "signedin", "outoforder"):
-            self.screens[name].show(snapshot)
+        """Redraw the screen on show and the overlay; the others redraw when entered."""
+        screen = self.screens.get(self.manager.current)
+        if screen is not None and hasattr(screen, "show"):
+            screen.show(snapshot)
         self._overlay(snapshot)
+
+    def on_screen_enter(self, screen) -> None:
+        if hasattr(screen, "show"):
+            screen.show(self.snapshot)
 
     def _overlay(self, snapshot: Snapshot) -> None:
         overlay, engine = self.overlay, self.engine

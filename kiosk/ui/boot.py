@@ -13,9 +13,9 @@ KIOSK_SIZE = (800, 480)
 
 
 def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
-              offscreen: bool = False) -> None:
+              offscreen: bool = False, fullscreen: bool | None = None) -> None:
     """`kiosk_mode`: fullscreen, no exit on ESC or window close, no cursor. `offscreen`: draw
-    without a display (tests, the tour)."""
+    without a display (tests, the tour). `fullscreen` defaults to `kiosk_mode`."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_NO_CONSOLELOG", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
@@ -41,7 +41,8 @@ def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
     Config.set("kivy", "keyboard_mode", "system")
     Config.set("kivy", "exit_on_escape", "0" if kiosk_mode else "1")
     Config.set("kivy", "desktop", "0" if kiosk_mode else "1")
-    if kiosk_mode:
+    if kiosk_mode if fullscreen is None else fullscreen:
         Config.set("graphics", "fullscreen", "auto")
+    if kiosk_mode:
         Config.set("graphics", "show_cursor", "0")
         Config.set("graphics", "borderless", "1")

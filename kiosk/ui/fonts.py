@@ -1,8 +1,9 @@
 """Fonts that cover each language, and proof of it: a small reader of a font's `cmap`.
 
 Latin, Vietnamese, Greek and Cyrillic use Kivy's bundled Roboto; Arabic the DejaVu Sans that
-Kivy bundles (it has Arabic and Latin); Chinese Noto Sans CJK (or WenQuanYi) from the system. A language whose font is missing is left out of the language
-list with a warning, never shown as boxes (`usable_languages`).
+Kivy bundles (it has Arabic and Latin); Chinese Noto Sans CJK (or WenQuanYi) from the system.
+A language whose font is missing is left out of the language list with a warning, never shown
+as boxes (`usable_languages`).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def parse_po(text: str) -> dict[str, str]:
         if msgid and msgstr and not fuzzy:
             entries[msgid] = msgstr
 
-    for raw in text.splitlines() + [""]:
+    for raw in [*text.splitlines(), ""]:
         line = raw.strip()
         if not line:
             flush()

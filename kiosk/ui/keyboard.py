@@ -19,22 +19,22 @@ LETTERS = "abc"
 ENTER = "enter"
 
 USER_ROWS = [
-    list("1234567890") + [BACKSPACE],
-    list("qwertyuiop") + ["-"],
-    list("asdfghjkl") + ["_", "."],
-    list("zxcvbnm") + ["@", "domain"],
+    [*list("1234567890"), BACKSPACE],
+    [*list("qwertyuiop"), "-"],
+    [*list("asdfghjkl"), "_", "."],
+    [*list("zxcvbnm"), "@", "domain"],
 ]
 PASSWORD_ROWS = [
-    list("1234567890") + [BACKSPACE],
-    list("qwertyuiop") + ["-"],
-    list("asdfghjkl") + ["_", "."],
-    [SHIFT] + list("zxcvbnm") + ["@", SYMBOLS],
+    [*list("1234567890"), BACKSPACE],
+    [*list("qwertyuiop"), "-"],
+    [*list("asdfghjkl"), "_", "."],
+    [SHIFT, *list("zxcvbnm"), "@", SYMBOLS],
 ]
 SYMBOL_ROWS = [
-    list("1234567890") + [BACKSPACE],
-    list("!#$%&*+=?/") + ["-"],
-    list("()[]{}<>:") + [";", ","],
-    [SHIFT] + list("~^'\"\\|`") + ["€", LETTERS],
+    [*list("1234567890"), BACKSPACE],
+    [*list("!#$%&*+=?/"), "-"],
+    [*list("()[]{}<>:"), ";", ","],
+    [SHIFT, *list("~^'\"\\|`"), "€", LETTERS],
 ]
 
 
@@ -69,8 +69,7 @@ class OnScreenKeyboard(BoxLayout):
     def _rebuild(self, *args) -> None:
         self.clear_widgets()
         app = App.get_running_app()
-        for row_keys in self._rows() + [["space", ENTER] if self.mode == "password"
-                                         else [ENTER]]:
+        for row_keys in [*self._rows(), ["space", ENTER] if self.mode == "password" else [ENTER]]:
             row = BoxLayout(spacing=dp(4), size_hint_y=None, height=dp(theme.TARGET_DP))
             for key in row_keys:
                 row.add_widget(self._key(key, app))

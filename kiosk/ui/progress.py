@@ -49,12 +49,12 @@ class ProgressScreen(Screen):
         signing_out = snapshot.state is State.SIGNING_OUT
         self.title = app.tr("Signing out…") if signing_out else app.tr("Signing in…")
         box = self.ids.steps
-        box.clear_widgets()
-        if signing_out:
-            return
-        for step in snapshot.steps:
-            seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"
-            row = Factory.StepRow()
-            row.mark, row.label, row.seconds = (MARKS.get(step.status, ""),
-                                                app.tr(STEP_TEXT[step.name]), seconds)
-            box.add_widget(row)
+        steps = () if signing_out else snapshot.steps
+        while len(box.children) < len(steps):  # rows are made once and then only updated
+            box.add_widget(Factory.StepRow())
+        while len(box.children) > len(steps):
+            box.remove_widget(box.children[0])
+        for row, step in zip(reversed(box.children), steps, strict=True):
+            row.mark = MARKS.get(step.status, "")
+            row.label = app.tr(STEP_TEXT[step.name])
+            row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"

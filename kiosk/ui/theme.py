@@ -32,7 +32,7 @@ PAIRS = [
 
 def rgba(hex_colour: str, alpha: float = 1.0) -> tuple[float, float, float, float]:
     value = hex_colour.lstrip("#")
-    return tuple(int(value[i:i + 2], 16) / 255 for i in (0, 2, 4)) + (alpha,)
+    return (*tuple(int(value[i:i + 2], 16) / 255 for i in (0, 2, 4)), alpha)
 
 
 def _luminance(hex_colour: str) -> float:

@@ -10,6 +10,7 @@ to act (`_on_ui`) and waits for the screen to show the result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -30,15 +31,16 @@ class TourFailed(Exception):
     pass
 
 
-class Tour:
+class Driver:
+    """A person in front of the panel: acts through simulated touches and waits for the screen
+    to answer. Runs on its own thread; every UI access goes through `_on_ui`."""
+
     def __init__(self, app, unit, directory: Path):
         self.app = app
         self.unit = unit
         self.directory = Path(directory)
         self.steps: list[dict] = []
         self.ok = True
-
-    # --- plumbing ---------------------------------------------------------------------------
 
     def _on_ui(self, fn, timeout: float = 10):
         """Run `fn` on the Kivy thread and return its result."""
@@ -98,7 +100,18 @@ class Tour:
         record["seconds"] = round(time.perf_counter() - started, 3)
         self.steps.append(record)
 
-    # --- the tour ---------------------------------------------------------------------------
+    def sign_in_by_touch(self, user: str, password: str) -> None:
+        """Tap in, type both fields on the on-screen keyboard, and press its Enter key."""
+        self._tap(lambda: self.app.screens["welcome"].ids.tap)
+        self._wait("the sign-in screen", self._screen("signin"))
+        self._type(user)
+        self._tap(lambda: self.app.screens["signin"].ids.password)
+        self._type(password)
+        self._tap(lambda: self.app.screens["signin"].ids.keyboard.keys()["enter"])
+
+
+class Tour(Driver):
+    """The scripted walk through every screen."""
 
     def run(self) -> None:
         try:
@@ -217,10 +230,8 @@ class Tour:
         report = {"steps": self.steps, "ok": self.ok}
         (self.directory / "tour.json").write_text(json.dumps(report, indent=1,
                                                              ensure_ascii=False))
-        try:
+        with contextlib.suppress(TourFailed):
             self._on_ui(self.app.stop)
-        except TourFailed:
-            pass
         self.database = database
 
 

@@ -1,0 +1,235 @@
+"""UI scenarios, run in one offscreen Kivy process by `tests/test_ui.py`.
+
+Kivy keeps one window per process, so the scenarios share one: a real `KioskApp` in kiosk
+mode (ESC and window close must not exit) over the demo unit (simulated Call Center over HTTP,
+simulated phone on a pty, mock pins, a real session log) with a fake clock for policies. Each
+scenario acts through simulated touches and records what the screen showed; the results go
+to `OUT/results.json` for the tests to check.
+
+    python tests/ui_scenarios.py OUT
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kiosk.ui import boot  # noqa: E402
+from kiosk.ui.demo_size import DEMO_SIZE  # noqa: E402
+
+boot.configure(kiosk_mode=True, size=DEMO_SIZE, offscreen=True, fullscreen=False)
+
+from kivy.clock import Clock  # noqa: E402
+from kivy.core.window import Window  # noqa: E402
+
+from kiosk.callcenter import XsiClient  # noqa: E402
+from kiosk.session import FakeClock, State  # noqa: E402
+from kiosk.ui.app import KioskApp  # noqa: E402
+from kiosk.ui.i18n import LANGUAGE_NAMES  # noqa: E402
+from kiosk.ui.tour import Driver  # noqa: E402
+from kiosk.wiring import build_demo  # noqa: E402
+
+DESK = "desk12@demo.example"
+
+
+class Scenarios(Driver):
+    def __init__(self, app, unit, directory):
+        super().__init__(app, unit, directory)
+        self.results: dict[str, dict] = {}
+
+    def scenario(self, name, fn):
+        started = time.perf_counter()
+        try:
+            data = fn() or {}
+            self.results[name] = {"ok": True, "data": data}
+        except Exception as exc:
+            self.results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                                  "trace": traceback.format_exc()}
+            self._recover()
+        self.results[name]["seconds"] = round(time.perf_counter() - started, 2)
+
+    def _recover(self):
+        """Back to a free desk for the next scenario."""
+        self.unit.callcenter_sim.reset()
+        if self.unit.engine.snapshot.state is not State.IDLE:
+            self.unit.engine.sign_out(confirmed=True).result(10)
+        self.unit.engine.dismiss_notice().result(5)
+        self._on_ui(self.app.show_welcome)
+
+    def _signed_in(self, user="zoe", password="zoe-demo-1"):
+        outcome = self.unit.engine.sign_in(user, password).result(10)
+        assert outcome.ok, outcome
+        self._wait("the signed-in screen", self._screen("signedin"))
+
+    def _sign_out(self):
+        self.unit.engine.sign_out().result(10)
+        self.unit.engine.dismiss_notice().result(5)
+        self._wait("the welcome screen", self._screen("welcome"))
+
+    # --- scenarios --------------------------------------------------------------------------
+
+    def full_sign_in_and_out(self):
+        self._wait("the welcome screen", self._screen("welcome"))
+        self.sign_in_by_touch("zoe", "zoe-demo-1")
+        self._wait("the signed-in screen", self._screen("signedin"), timeout=15)
+        data = {
+            "name": self._on_ui(lambda: self.app.screens["signedin"].agent_name),
+            "phone_user": self.unit.phone_sim.snapshot()["line"]["user_id"],
+            "seated": self.unit.callcenter_sim.inspect()["seating"][DESK],
+            "password_field": self._on_ui(lambda: self.app.screens["signin"].ids.password.text),
+        }
+        self._tap(lambda: self.app.screens["signedin"].ids.signout)
+        self._wait("the welcome screen", self._screen("welcome"))
+        data["seated_after"] = self.unit.callcenter_sim.inspect()["seating"][DESK]
+        data["phone_after"] = self.unit.phone_sim.snapshot()["line"]
+        return data
+
+    def wrong_password_in_french(self):
+        self._tap(lambda: next(b for b in self.app.screens["welcome"].ids.languages.children
+                               if b.language == "fr"))
+        self._wait("French", lambda: self.app.language == "fr")
+        errors = []
+        for _ in range(3):
+            self.sign_in_by_touch("mai", "wrong")
+            self._wait("the error", lambda: self.app.manager.current == "signin" and
+                       bool(self.app.screens["signin"].error_text))
+            errors.append(self._on_ui(lambda: self.app.screens["signin"].error_text))
+            self._tap(lambda: self.app.screens["signin"].ids.cancel)
+            self._wait("the welcome screen", self._screen("welcome"))
+        self.sign_in_by_touch("mai", "mai-demo-1")  # throttled now: not even sent
+        self._wait("the throttle", lambda: "30" in self.app.screens["signin"].error_text)
+        errors.append(self._on_ui(lambda: self.app.screens["signin"].error_text))
+        self._tap(lambda: self.app.screens["signin"].ids.cancel)
+        self.unit.engine.clock.advance(31)  # the cool-down passes
+        self._tap(lambda: next(b for b in self.app.screens["welcome"].ids.languages.children
+                               if b.language == "en"))
+        return {"errors": errors}
+
+    def evicted_notice(self):
+        self._signed_in()
+        XsiClient(self.unit.config.callcenter.url, DESK, "desk12-host").force_release()
+        self.unit.engine.clock.advance(16)
+        self._wait("the notice", lambda: self.app.overlay.visible and
+                   self.app.overlay.kind == "notice")
+        data = {"message": self._on_ui(lambda: self.app.overlay.message),
+                "screen": self._on_ui(lambda: self.app.manager.current)}
+        self._tap(lambda: self.app.overlay.ids.buttons.children[0])  # OK
+        self._wait("no notice", lambda: not self.app.overlay.visible)
+        return data
+
+    def reconnecting_banner(self):
+        self._signed_in()
+        self.unit.callcenter_sim.faults.update(fail_next=100_000)
+        self.unit.engine.clock.advance(16)
+        self._wait("the banner", lambda: bool(self.app.screens["signedin"].banner))
+        data = {"banner": self._on_ui(lambda: self.app.screens["signedin"].banner),
+                "phone_user": self.unit.phone_sim.snapshot()["line"]["user_id"]}
+        self.unit.callcenter_sim.faults.update(fail_next=0)
+        self.unit.engine.clock.advance(3)
+        self._wait("no banner", lambda: not self.app.screens["signedin"].banner)
+        self._sign_out()
+        return data
+
+    def warning_countdown_and_extend(self):
+        self._signed_in()
+        clock = self.unit.engine.clock
+        clock.advance(self.unit.config.session.association_limit_hours * 3600 - 25)
+        self._wait("the warning", lambda: self.app.overlay.visible and
+                   self.app.overlay.kind == "warning")
+        first = self._on_ui(lambda: self.app.overlay.message)
+        clock.advance(5)
+        time.sleep(0.3)
+        later = self._on_ui(lambda: self.app.overlay.message)
+        self._tap(lambda: self.app.overlay.ids.buttons.children[-1])  # Extend
+        self._wait("no warning", lambda: not self.app.overlay.visible)
+        clock.advance(60)
+        time.sleep(0.2)
+        data = {"first": first, "later": later,
+                "state": self.unit.engine.snapshot.state.value,
+                "warning_after": self.unit.engine.snapshot.warning is not None}
+        self._sign_out()
+        return data
+
+    def every_language(self):
+        fonts = {}
+        for language in self.app.languages:
+            self._on_ui(lambda lang=language: self.app.choose_language(lang))
+            self._wait(language, lambda lang=language: self.app.language == lang)
+            self._on_ui(self.app.open_sign_in)
+            self._wait("the sign-in screen", self._screen("signin"))
+            signin_font = self._on_ui(lambda: self.app.screens["signin"].ids.password.font_name)
+            shot = self._shot("signin")
+            self._on_ui(lambda: self.app.screens["signin"].cancel())
+            self._signed_in()
+            signedin_font = self._on_ui(
+                lambda: self.app.screens["signedin"].ids.signout.font_name)
+            self._shot("signedin")
+            self._sign_out()
+            fonts[language] = {"signin": signin_font, "signedin": signedin_font,
+                               "screenshot": shot}
+        self._on_ui(lambda: self.app.choose_language("en"))
+        return {"fonts": fonts, "names": LANGUAGE_NAMES}
+
+    def responsive_while_the_server_is_slow(self):
+        self.unit.callcenter_sim.faults.update(latency_s=2.0)
+        stamps: list[float] = []
+        event = self._on_ui(lambda: Clock.schedule_interval(
+            lambda dt: stamps.append(time.perf_counter()), 0))
+        started = time.perf_counter()
+        self.sign_in_by_touch("wei", "wei-demo-1")
+        self._wait("the signed-in screen", self._screen("signedin"), timeout=30)
+        took = time.perf_counter() - started
+        self._on_ui(event.cancel)
+        self.unit.callcenter_sim.faults.update(latency_s=0.0)
+        gaps = [b - a for a, b in itertools.pairwise(stamps)]
+        self._sign_out()
+        return {"seconds": round(took, 2), "frames": len(stamps),
+                "max_gap_ms": round(max(gaps) * 1000, 1)}
+
+    def escape_and_close_do_not_exit(self):
+        self._on_ui(lambda: Window.dispatch("on_key_down", 27, 9, None, []))
+        self._on_ui(lambda: Window.dispatch("on_keyboard", 27, 9, None, []))
+        closed = self._on_ui(lambda: Window.dispatch("on_request_close"))
+        time.sleep(0.5)
+        return {"still_running": self._on_ui(lambda: self.app.manager.current is not None),
+                "close_refused": bool(closed), "settings": self._on_ui(self.app.open_settings)}
+
+    def run(self):
+        try:
+            for name in ("full_sign_in_and_out", "wrong_password_in_french", "evicted_notice",
+                         "reconnecting_banner", "warning_countdown_and_extend",
+                         "every_language", "responsive_while_the_server_is_slow",
+                         "escape_and_close_do_not_exit"):
+                self.scenario(name, getattr(self, name))
+        finally:
+            (self.directory / "results.json").write_text(
+                json.dumps(self.results, indent=1, ensure_ascii=False))
+            self._on_ui(self.app.stop)
+
+
+def main(out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    clock = FakeClock(start=datetime.now().astimezone(), monotonic=time.monotonic())
+    unit = build_demo(out / "work", clock=clock)
+    try:
+        unit.engine.start()
+        app = KioskApp(unit.engine, unit.config, kiosk_mode=True, demo=unit)
+        scenarios = Scenarios(app, unit, out)
+        app.bind(on_start=lambda *_: threading.Thread(target=scenarios.run, daemon=True).start())
+        app.run()
+    finally:
+        unit.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
