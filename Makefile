@@ -6,14 +6,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-# No display here? Let SDL (Kivy) draw offscreen; no Kivy config written to $HOME.
-ifeq ($(DISPLAY)$(WAYLAND_DISPLAY),)
-export SDL_VIDEODRIVER ?= offscreen
-endif
+# Kivy: no command-line parsing, no console spam. (`kiosk` itself draws offscreen when
+# there is no display, and keeps Kivy's files out of $HOME.)
 export KIVY_NO_ARGS := 1
 export KIVY_NO_CONSOLELOG ?= 1
 
-.PHONY: install test lint bench clean
+.PHONY: install test lint bench demo tour clean
 
 install: $(STAMP)
 
@@ -22,6 +20,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/kiosk demo
+
+tour: $(STAMP)
+	$(VENV)/bin/kiosk demo --tour tour
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -47,9 +47,22 @@ def run_kiosk(args: argparse.Namespace) -> int:
     return 0
 
 
+def _has_display() -> bool:
+    import os
+
+    driver = os.environ.get("SDL_VIDEODRIVER", "")
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or driver not in ("", "offscreen", "dummy"))
+
+
 def run_demo(args: argparse.Namespace) -> int:
     from kiosk.ui import boot
 
+    if args.tour is None and not _has_display():
+        args.tour = Path("demo-tour")
+        print(f"No display here, so the demo walks itself through the screens instead; "
+              f"the pictures go to {args.tour}/ (open {args.tour}/welcome-en.png). With a "
+              "display, `kiosk demo` opens a window.", file=sys.stderr)
     if args.tour is not None:
         return _tour(args.tour)
     from kiosk.ui.demo_size import DEMO_SIZE

@@ -1,0 +1,46 @@
+"""The touchscreen: start-up to the first interactive frame and resident memory, each next to
+a bare Kivy app started the same way in this run, and the longest gap between frames while an
+agent signs in against a Call Center that takes 1.5 s per request.
+
+Targets: start-up <= 1.5 × the bare app; memory <= bare + 40 MB; longest gap <= 50 ms.
+Drawn offscreen by Mesa's software renderer (llvmpipe) here: frame times are the CPU's, not a
+Pi's GPU's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = 3
+
+
+def _probe(mode: str) -> dict:
+    env = {**os.environ, "KIVY_NO_CONSOLELOG": "1"}
+    out = subprocess.run([sys.executable, "-m", "bench.ui_probe", mode, repr(time.time())],
+                         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    bare = [_probe("bare") for _ in range(ROUNDS)]
+    kiosk = [_probe("kiosk") for _ in range(ROUNDS)]
+    bare_s = statistics.median(r["startup_s"] for r in bare)
+    kiosk_s = statistics.median(r["startup_s"] for r in kiosk)
+    bare_mb = statistics.median(r["rss_mb"] for r in bare)
+    kiosk_mb = statistics.median(r["rss_mb"] for r in kiosk)
+    print(f"   start-up to the first interactive frame: kiosk {kiosk_s:.2f} s, bare Kivy "
+          f"{bare_s:.2f} s, ratio {kiosk_s / bare_s:.2f} (target <= 1.5)")
+    print(f"   resident memory: kiosk {kiosk_mb:.0f} MB, bare Kivy {bare_mb:.0f} MB, "
+          f"+{kiosk_mb - bare_mb:.0f} MB (target <= +40 MB)")
+    signin = _probe("signin")
+    print(f"   longest gap between frames while signing in (1.5 s per request): "
+          f"{signin['max_gap_ms']:.0f} ms over {signin['frames']} frames "
+          f"(target <= 50 ms; sign-in ok: {signin['ok']})")
