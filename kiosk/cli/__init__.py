@@ -21,7 +21,15 @@ import logging
 import sys
 
 from kiosk import __version__
-from kiosk.cli import callcenter_cmd, config_cmd, log_cmd, phone_cmd, sim_cmd, ui_cmd
+from kiosk.cli import (
+    callcenter_cmd,
+    config_cmd,
+    doctor_cmd,
+    log_cmd,
+    phone_cmd,
+    sim_cmd,
+    ui_cmd,
+)
 from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
@@ -29,7 +37,8 @@ from kiosk.logs import setup_logging
 log = logging.getLogger("kiosk")
 
 #: Each module adds its commands with `register(subparsers)`.
-COMMAND_MODULES = [ui_cmd, config_cmd, callcenter_cmd, phone_cmd, log_cmd, sim_cmd]
+COMMAND_MODULES = [ui_cmd, doctor_cmd, config_cmd, callcenter_cmd, phone_cmd, log_cmd,
+                   sim_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,14 +35,18 @@ def run_kiosk(args: argparse.Namespace) -> int:
     from kiosk.ui import boot
 
     boot.configure(kiosk_mode=True)
+    from kiosk.sdnotify import Notifier
     from kiosk.ui.app import KioskApp
     from kiosk.wiring import build_unit
 
+    notifier = Notifier()
+    notifier.status("starting")
     unit = build_unit(config)
     try:
         unit.engine.start()
-        KioskApp(unit.engine, config, kiosk_mode=True).run()
+        KioskApp(unit.engine, config, kiosk_mode=True, notifier=notifier).run()
     finally:
+        notifier.stopping()
         unit.close()
     return 0
 

@@ -51,9 +51,11 @@ class KioskApp(App):
     rtl = BooleanProperty(False)
     snapshot = ObjectProperty(Snapshot())
 
-    def __init__(self, engine, config, *, kiosk_mode: bool = False, demo=None, **kwargs):
+    def __init__(self, engine, config, *, kiosk_mode: bool = False, demo=None, notifier=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.engine = engine
+        self.notifier = notifier  # sd_notify under systemd (kiosk run), else None
         self.config_ = config
         self.kiosk_mode = kiosk_mode
         self.demo = demo
@@ -97,10 +99,22 @@ class KioskApp(App):
             Window.show_cursor = False
         self._apply_trigger = Clock.create_trigger(self._apply_latest, 0)
         self._unobserve = self.engine.observe(self._post)
+        if self.notifier is not None:
+            Clock.schedule_once(self._ready, 0)  # after the first frame
+
+    def _ready(self, dt) -> None:
+        """Tell systemd the kiosk is up, and feed its watchdog from this (the UI's) clock, so
+        that a frozen screen gets the kiosk restarted."""
+        self.notifier.ready(status_line(self.snapshot))
+        interval = self.notifier.watchdog_interval_s()
+        if interval:
+            Clock.schedule_interval(lambda dt: self.notifier.watchdog(), interval)
 
     def on_stop(self):
         if self._unobserve is not None:
             self._unobserve()
+        if self.notifier is not None:
+            self.notifier.stopping()
 
     def open_settings(self, *args):
         return False  # no settings panel on a kiosk
@@ -197,6 +211,8 @@ class KioskApp(App):
             self.set_language(snapshot.language)
         self._route(previous, snapshot)
         self._refresh(snapshot)
+        if self.notifier is not None:
+            self.notifier.status(status_line(snapshot))
 
     def _route(self, previous: Snapshot, snapshot: Snapshot) -> None:
         state = snapshot.state
@@ -263,3 +279,19 @@ class KioskApp(App):
                             [(self.tr("OK"), engine.dismiss_notice, "primary")])
         elif overlay.visible:
             overlay.dismiss()
+
+
+def status_line(snapshot: Snapshot) -> str:
+    """What the kiosk is doing, for `systemctl status` (STATUS=)."""
+    agent = snapshot.agent.user_id if snapshot.agent else ""
+    text = {
+        State.IDLE: "desk free",
+        State.SIGNING_IN: "signing in",
+        State.ACTIVE: f"signed in: {agent}",
+        State.RECONNECTING: f"signed in: {agent}; reconnecting to the Call Center",
+        State.SIGNING_OUT: f"signing out: {agent}",
+        State.OUT_OF_ORDER: f"out of order: {snapshot.out_of_order}",
+    }[snapshot.state]
+    if snapshot.log_problem:
+        text += f"; session log: {snapshot.log_problem}"
+    return text

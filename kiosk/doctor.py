@@ -1,0 +1,291 @@
+"""`kiosk doctor`: a unit's checklist for facilities staff. Each check says ✓ or ✗, what it
+found, and for a ✗ what to do about it.
+
+The checks take their seams as keyword arguments (the display's device folder, the GPIO pin
+factory, the clock-sync probe) so that tests can point them at simulators.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from kiosk import config as configuration
+
+MIN_FREE_MB = 200
+CERT_WARN_DAYS = 30
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    advice: str = ""
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else "✗"
+        text = f"{mark} {self.name}: {self.detail}"
+        return text if self.ok or not self.advice else f"{text}\n    → {self.advice}"
+
+
+def clock_synchronised() -> bool | None:
+    """True/False from systemd's time sync, None when it cannot tell."""
+    if Path("/run/systemd/timesync/synchronized").exists():
+        return True
+    try:
+        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    value = out.stdout.strip()
+    return {"yes": True, "no": False}.get(value)
+
+
+class Doctor:
+    def __init__(self, config_path: Path, *, dri_dir: Path = Path("/dev/dri"), pin_factory=None,
+                 clock_synced: Callable[[], bool | None] = clock_synchronised,
+                 environ=os.environ):
+        self.config_path = Path(config_path)
+        self.dri_dir = Path(dri_dir)
+        self.pin_factory = pin_factory
+        self.clock_synced = clock_synced
+        self.environ = environ
+        self.config: configuration.Config | None = None
+
+    def run(self) -> list[Check]:
+        checks = [self.check_config()]
+        if self.config is None:
+            return checks  # nothing else can be checked without it
+        for check in (self.check_state_dir, self.check_session_log, self.check_display,
+                      self.check_phone, self.check_gpio, self.check_callcenter,
+                      self.check_host, self.check_clock, self.check_fonts):
+            try:
+                checks.append(check())
+            except Exception as exc:  # a check must never take the doctor down
+                checks.append(Check(check.__name__.removeprefix("check_"), False,
+                                    f"the check itself failed: {type(exc).__name__}: {exc}"))
+        return checks
+
+    # --- the checks -------------------------------------------------------------------------
+
+    def check_config(self) -> Check:
+        try:
+            config = configuration.load(self.config_path)
+            problems = configuration.check_files(config, environ=self.environ)
+        except configuration.ConfigError as exc:
+            return Check("configuration", False, "; ".join(str(p) for p in exc.problems),
+                         f"fix {self.config_path} (kiosk config check {self.config_path})")
+        if problems:
+            return Check("configuration", False, "; ".join(str(p) for p in problems),
+                         f"fix {self.config_path}")
+        self.config = config
+        return Check("configuration", True, f"{self.config_path}: {config.summary()}")
+
+    def check_state_dir(self) -> Check:
+        folder = self.config.log.database.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
+                pass
+        except OSError as exc:
+            return Check("state directory", False, f"{folder} is not writable ({exc.strerror})",
+                         f"chown hotdesk:hotdesk {folder} && chmod 0750 {folder} "
+                         "(the install script does this)")
+        free_mb = shutil.disk_usage(folder).free / 2**20
+        if free_mb < MIN_FREE_MB:
+            return Check("state directory", False, f"{folder}: only {free_mb:.0f} MB free",
+                         "free space on the SD card (kiosk purge; journalctl --vacuum-size)")
+        return Check("state directory", True, f"{folder} writable, {free_mb:,.0f} MB free")
+
+    def check_session_log(self) -> Check:
+        import sqlite3
+
+        path = self.config.log.database
+        if not path.exists():
+            return Check("session log", True, f"{path} not created yet (made at first start)")
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+            result = conn.execute("PRAGMA quick_check").fetchone()[0]
+            opened = conn.execute("SELECT count(*) FROM sessions WHERE ended IS NULL").fetchone()
+            owed = conn.execute("SELECT count(*) FROM outbox WHERE done IS NULL").fetchone()
+            conn.close()
+        except sqlite3.Error as exc:
+            return Check("session log", False, f"{path}: {exc}",
+                         "the kiosk moves a corrupt log aside by itself at its next start; "
+                         "restart it (systemctl restart hotdesk-kiosk)")
+        if result != "ok":
+            return Check("session log", False, f"{path}: quick_check says {result}",
+                         "restart the kiosk: it moves the corrupt log aside")
+        return Check("session log", True, f"{path} healthy; {opened[0]} open session(s), "
+                     f"{owed[0]} server clean-up(s) owed")
+
+    def check_display(self) -> Check:
+        cards = sorted(self.dri_dir.glob("card*")) if self.dri_dir.exists() else []
+        if not cards:
+            return Check("display", False, f"no DRM device in {self.dri_dir}",
+                         "check the display ribbon cable and dtoverlay=vc4-kms-v3d in "
+                         "/boot/firmware/config.txt")
+        usable = [c for c in cards if os.access(c, os.R_OK | os.W_OK)]
+        if not usable:
+            return Check("display", False, f"{', '.join(map(str, cards))} not accessible",
+                         "the kiosk's user must be in the video and render groups")
+        return Check("display", True, f"{usable[0]} accessible")
+
+    def check_phone(self) -> Check:
+        from hardware.phone import DeskPhone, PhoneDisconnected, PhoneError
+
+        port = self.config.phone.port
+        try:
+            with DeskPhone(port, baudrate=self.config.phone.baudrate) as phone:
+                ident = phone.identify()
+                state = phone.state()
+        except PhoneDisconnected as exc:
+            return Check("phone", False, str(exc),
+                         "check the USB-serial adapter and the udev rule for /dev/deskphone "
+                         "(hardware/README.md)")
+        except PhoneError as exc:
+            return Check("phone", False, f"{port}: {exc}",
+                         "check the phone is powered and its serial lead; the baud rate must be "
+                         f"{self.config.phone.baudrate}")
+        return Check("phone", True, f"{ident.manufacturer} {ident.model}, firmware "
+                     f"{ident.revision}, serial {ident.serial}; "
+                     f"{'registered' if state.registered else 'NOT registered'}")
+
+    def check_gpio(self) -> Check:
+        from hardware.panel import DeskPanel
+
+        gpio = self.config.gpio
+        pins = [p for p in (gpio.led_red, gpio.led_green, gpio.led_blue, gpio.relay, gpio.hook,
+                            gpio.sign_out_button) if p is not None]
+        from gpiozero.exc import BadPinFactory, GPIOPinInUse
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # gpiozero's fallbacks: the verdict says it
+                panel = DeskPanel(led_red=gpio.led_red, led_green=gpio.led_green,
+                              led_blue=gpio.led_blue, relay=gpio.relay,
+                              relay_active_high=gpio.relay_active_high, hook=gpio.hook,
+                                  sign_out_button=gpio.sign_out_button, hold_s=gpio.hold_s,
+                                  pin_factory=self.pin_factory)
+        except GPIOPinInUse as exc:
+            return Check("GPIO", False, f"a pin is in use: {exc}",
+                         "stop the kiosk first (systemctl stop hotdesk-kiosk), or find the "
+                         "other program holding the pin; check the [gpio] pin numbers")
+        except BadPinFactory:
+            return Check("GPIO", False, "no GPIO on this machine",
+                         "on a Raspberry Pi install python3-lgpio (the install script does it)")
+        except Exception as exc:
+            return Check("GPIO", False, f"{type(exc).__name__}: {exc}",
+                         "check the [gpio] pin numbers against hardware/README.md")
+        panel.close()
+        return Check("GPIO", True, f"BCM pins {', '.join(map(str, pins))} available")
+
+    def check_callcenter(self) -> Check:
+        url = urlsplit(self.config.callcenter.url)
+        host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+        timeout = self.config.callcenter.connect_timeout_s
+        try:
+            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            return Check("Call Center", False, f"{host} does not resolve ({exc})",
+                         "check DNS (resolvectl status) and callcenter.url")
+        try:
+            raw = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            return Check("Call Center", False, f"cannot connect to {host}:{port} ({exc})",
+                         "check the network, the firewall, and callcenter.url")
+        with raw:
+            if url.scheme != "https":
+                return Check("Call Center", True,
+                             f"{host}:{port} reachable (plain HTTP to loopback)")
+            context = ssl.create_default_context(
+                cafile=str(self.config.callcenter.ca_bundle)
+                if self.config.callcenter.ca_bundle else None)
+            try:
+                with context.wrap_socket(raw, server_hostname=host) as tls:
+                    cert = tls.getpeercert()
+            except ssl.SSLError as exc:
+                return Check("Call Center", False, f"TLS to {host}: {exc.reason or exc}",
+                             "the server's certificate is not trusted: set callcenter.ca_bundle "
+                             "to your CA's PEM file, or fix the server's chain")
+        expires = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
+        days = (expires - datetime.now(UTC)).days
+        if days < CERT_WARN_DAYS:
+            return Check("Call Center", False, f"{host}: certificate expires in {days} days",
+                         "ask the Call Center's operators to renew the certificate")
+        return Check("Call Center", True, f"{host}:{port} reachable, TLS valid for {days} days")
+
+    def check_host(self) -> Check:
+        from kiosk.callcenter import XsiClient
+        from kiosk.errors import (
+            CallCenterError,
+            ConfigError,
+            InvalidCredentials,
+            ServerBusy,
+            Unreachable,
+        )
+
+        desk = self.config.desk
+        try:
+            password = configuration.read_host_password(desk, environ=self.environ)
+        except ConfigError as exc:
+            return Check("desk host", False, str(exc),
+                         "put the host's password in /etc/hotdesk/host-password (mode 600)")
+        try:
+            with XsiClient.from_config(self.config.callcenter, desk.host_user_id,
+                                       password) as client:
+                host = client.hoteling_host()
+        except InvalidCredentials:
+            return Check("desk host", False, f"{desk.host_user_id}: password refused",
+                         "correct /etc/hotdesk/host-password (the desk host's web-portal "
+                         "password); too many tries lock the account")
+        except (Unreachable, ServerBusy) as exc:
+            return Check("desk host", False, f"{desk.host_user_id}: {exc}",
+                         "fix the Call Center check first")
+        except CallCenterError as exc:
+            return Check("desk host", False, f"{desk.host_user_id}: {exc}",
+                         "the host needs the Hoteling Host service assigned")
+        finally:
+            password.wipe()
+        if not host.active:
+            return Check("desk host", False, f"{desk.host_user_id}: Hoteling Host is not active",
+                         "activate Hoteling Host for this user in the BroadWorks portal")
+        guest = " ".join(p for p in (host.guest_first_name, host.guest_last_name) if p)
+        return Check("desk host", True, f"{desk.host_user_id} accepted, Hoteling Host active"
+                     + (f", guest now: {guest}" if guest else ", desk free"))
+
+    def check_clock(self) -> Check:
+        synced = self.clock_synced()
+        now = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+        if synced:
+            return Check("clock", True, f"synchronised ({now})")
+        return Check("clock", False, f"not known to be synchronised ({now})",
+                     "enable time sync: timedatectl set-ntp true (a Pi has no battery clock)")
+
+    def check_fonts(self) -> Check:
+        from kiosk.ui import fonts
+
+        wanted = list(self.config.signin.languages)
+        usable = fonts.usable_languages(wanted)
+        missing = [lang for lang in wanted if lang not in usable]
+        if missing:
+            return Check("fonts", False, f"no font for {', '.join(missing)}",
+                         "apt-get install fonts-noto-cjk (Chinese); the install script does it")
+        return Check("fonts", True, f"fonts for {', '.join(wanted)}")
+
+
+def as_json(checks: list[Check]) -> dict:
+    return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
+
+

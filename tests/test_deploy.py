@@ -1,0 +1,310 @@
+"""Deployment: the systemd units, sd_notify, the install script and `kiosk doctor`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from kiosk.doctor import Doctor
+from kiosk.sdnotify import Notifier
+from tests.conftest import DESK12, ROOT
+
+SYSTEMD = ROOT / "systemd"
+UNITS = ["hotdesk-kiosk.service", "hotdesk-retention.service", "hotdesk-retention.timer"]
+needs_systemd = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
+                                   reason="systemd-analyze is not installed")
+
+
+def staged_unit(tmp_path, name) -> Path:
+    """The unit with its ExecStart pointing at this checkout's `kiosk` (which exists here)."""
+    kiosk = Path(sys.executable).parent / "kiosk"
+    text = (SYSTEMD / name).read_text().replace("/opt/hotdesk/venv/bin/kiosk", str(kiosk))
+    path = tmp_path / name
+    path.write_text(text)
+    if name.endswith(".timer"):
+        (tmp_path / name.replace(".timer", ".service")).write_text(
+            (SYSTEMD / name.replace(".timer", ".service")).read_text().replace(
+                "/opt/hotdesk/venv/bin/kiosk", str(kiosk)))
+    return path
+
+
+@needs_systemd
+@pytest.mark.parametrize("name", UNITS)
+def test_units_pass_systemd_analyze_verify(tmp_path, name):
+    result = subprocess.run(["systemd-analyze", "verify", str(staged_unit(tmp_path, name))],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "hotdesk" not in result.stderr, result.stderr  # no complaint about our units
+
+
+@needs_systemd
+@pytest.mark.parametrize(("name", "limit"), [("hotdesk-kiosk.service", 3.0),
+                                             ("hotdesk-retention.service", 3.0)])
+def test_unit_exposure_is_low(name, limit):
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true",
+                             str(SYSTEMD / name)], capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: ([\d.]+)", result.stdout)
+    assert match, result.stdout[-2000:] + result.stderr
+    assert float(match.group(1)) <= limit
+
+
+def test_kiosk_unit_asks_for_what_the_design_says():
+    unit = (SYSTEMD / "hotdesk-kiosk.service").read_text()
+    for line in ("Type=notify", "WatchdogSec=", "Restart=always", "User=hotdesk",
+                 "StateDirectory=hotdesk", "ConfigurationDirectory=hotdesk",
+                 "RuntimeDirectory=hotdesk", "LoadCredential=host-password:",
+                 "SDL_VIDEODRIVER=kmsdrm", "Conflicts=getty@tty1.service",
+                 "DevicePolicy=closed", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                 "SystemCallFilter=@system-service"):
+        assert line in unit, line
+    groups = re.search(r"SupplementaryGroups=(.*)", unit).group(1).split()
+    assert set(groups) >= {"video", "render", "input", "gpio", "dialout"}
+
+
+# --- sd_notify --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    yield path, sock
+    sock.close()
+
+
+def test_sd_notify_sends_ready_status_watchdog_stopping(notify_socket):
+    path, sock = notify_socket
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "20000000"})
+    assert notifier.enabled and notifier.watchdog_interval_s() == 10
+    notifier.ready("desk free")
+    assert sock.recv(256) == b"READY=1\nSTATUS=desk free"
+    notifier.status("signed in: mai@demo.example")
+    assert sock.recv(256) == b"STATUS=signed in: mai@demo.example"
+    notifier.status("signed in: mai@demo.example")  # unchanged: not sent again
+    notifier.watchdog()
+    assert sock.recv(256) == b"WATCHDOG=1"
+    notifier.stopping()
+    assert sock.recv(256) == b"STOPPING=1"
+    notifier.close()
+
+
+def test_sd_notify_does_nothing_outside_systemd():
+    notifier = Notifier({})
+    assert not notifier.enabled and notifier.watchdog_interval_s() is None
+    assert notifier.ready() is False
+
+
+def test_watchdog_meant_for_another_process_is_ignored():
+    notifier = Notifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000000",
+                         "WATCHDOG_PID": str(os.getpid() + 1)})
+    assert notifier.watchdog_interval_s() is None
+
+
+def test_abstract_notify_socket(tmp_path):
+    name = f"hotdesk-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(2)
+    try:
+        Notifier({"NOTIFY_SOCKET": "@" + name}).ready()
+        assert sock.recv(64) == b"READY=1"
+    finally:
+        sock.close()
+
+
+# --- the install script -----------------------------------------------------------------------
+
+
+def install(*args):
+    return subprocess.run(["bash", str(SYSTEMD / "install.sh"), *args], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+
+
+def snapshot_tree(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_mode)
+            for p in root.rglob("*") if p.is_file()}
+
+
+def test_install_into_a_staging_root_twice(tmp_path):
+    first = install("--root", str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    for path in ("etc/systemd/system/hotdesk-kiosk.service",
+                 "etc/systemd/system/hotdesk-retention.timer",
+                 "etc/udev/rules.d/99-hotdesk-deskphone.rules",
+                 "usr/lib/sysusers.d/hotdesk.conf", "usr/lib/tmpfiles.d/hotdesk.conf",
+                 "etc/hotdesk/kiosk.toml", "opt/hotdesk/src/kiosk/cli/__init__.py"):
+        assert (tmp_path / path).is_file(), path
+    assert oct((tmp_path / "etc/hotdesk/kiosk.toml").stat().st_mode)[-3:] == "640"
+    assert "would: apt-get install" in first.stdout
+    assert "would: systemctl enable hotdesk-kiosk.service" in first.stdout
+    before = snapshot_tree(tmp_path)
+    second = install("--root", str(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert "nothing to do" in second.stdout
+    assert not re.search(r"^installed ", second.stdout, re.MULTILINE)
+    assert "systemctl enable" not in second.stdout
+    assert snapshot_tree(tmp_path) == before
+
+
+def test_install_keeps_a_units_own_configuration(tmp_path):
+    install("--root", str(tmp_path))
+    own = tmp_path / "etc/hotdesk/kiosk.toml"
+    own.write_text("# this desk's own\n")
+    install("--root", str(tmp_path))
+    assert own.read_text() == "# this desk's own\n"
+
+
+def test_uninstall_keeps_the_session_log_unless_purged(tmp_path):
+    install("--root", str(tmp_path))
+    log = tmp_path / "var/lib/hotdesk/sessions.db"
+    log.write_text("log")
+    result = install("--root", str(tmp_path), "--uninstall")
+    assert result.returncode == 0
+    assert log.exists() and not (tmp_path / "etc/systemd/system/hotdesk-kiosk.service").exists()
+    assert not (tmp_path / "opt/hotdesk").exists()
+    install("--root", str(tmp_path), "--uninstall", "--purge")
+    assert not log.exists() and not (tmp_path / "etc/hotdesk").exists()
+
+
+def test_installed_example_configuration_passes_config_check(tmp_path):
+    install("--root", str(tmp_path))
+    result = subprocess.run([sys.executable, "-m", "kiosk", "config", "check",
+                             str(tmp_path / "etc/hotdesk/kiosk.toml")], capture_output=True,
+                            text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stdout
+
+
+# --- kiosk doctor -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unit_files(tmp_path, tls_sim, sim_phone):
+    """A unit's configuration against the simulators: HTTPS Call Center with its CA, the
+    simulated phone, a state folder, a private host password, a fake DRM device."""
+    secret = tmp_path / "host-password"
+    secret.write_text(DESK12[1])
+    secret.chmod(0o600)
+    dri = tmp_path / "dri"
+    dri.mkdir()
+    (dri / "card0").write_text("")
+
+    def write(**changes):
+        values = {"url": tls_sim.url, "ca": str(tls_sim.ca_path), "port": sim_phone.port,
+                  "database": str(tmp_path / "state" / "sessions.db"), "secret": str(secret)}
+        values.update(changes)
+        path = tmp_path / "kiosk.toml"
+        path.write_text(f"""
+[desk]
+id = "desk12"
+host_user_id = "{DESK12[0]}"
+host_password_file = "{values['secret']}"
+[callcenter]
+url = "{values['url']}"
+ca_bundle = "{values['ca']}"
+connect_timeout_s = 2
+read_timeout_s = 3
+[signin]
+languages = ["en", "fr", "ar"]
+[phone]
+port = "{values['port']}"
+[log]
+database = "{values['database']}"
+""")
+        return path
+
+    write.dri = dri
+    write.tmp = tmp_path
+    return write
+
+
+def doctor(unit_files, factory=None, **changes):
+    checks = Doctor(unit_files(**changes), dri_dir=unit_files.dri,
+                    pin_factory=factory or MockFactory(), clock_synced=lambda: True).run()
+    return {c.name: c for c in checks}
+
+
+def test_doctor_all_green_against_the_simulators(unit_files):
+    checks = doctor(unit_files)
+    assert [name for name, c in checks.items() if not c.ok] == []
+    assert len(checks) == 10
+    assert "VX-400" in checks["phone"].detail and "VX4-000123" in checks["phone"].detail
+    assert "TLS valid for" in checks["Call Center"].detail
+    assert "Hoteling Host active" in checks["desk host"].detail
+
+
+def test_doctor_silent_phone(unit_files, sim_phone):
+    sim_phone.set_silent(True)
+    check = doctor(unit_files)["phone"]
+    assert not check.ok and "did not answer" in check.detail
+    assert "powered" in check.advice
+
+
+def test_doctor_untrusted_tls(unit_files):
+    checks = doctor(unit_files, ca="")
+    assert not checks["Call Center"].ok and "TLS" in checks["Call Center"].detail
+    assert "ca_bundle" in checks["Call Center"].advice
+
+
+def test_doctor_wrong_host_password(unit_files):
+    (unit_files.tmp / "host-password").write_text("not-the-password")
+    check = doctor(unit_files)["desk host"]
+    assert not check.ok and "password refused" in check.detail
+    assert "host-password" in check.advice
+
+
+def test_doctor_busy_gpio_pin(unit_files):
+    from gpiozero import LED
+
+    factory = MockFactory()
+    holder = LED(25, pin_factory=factory)  # someone else holds the button's pin
+    try:
+        check = doctor(unit_files, factory=factory)["GPIO"]
+    finally:
+        holder.close()
+    assert not check.ok and "in use" in check.detail
+    assert "stop the kiosk" in check.advice
+
+
+def test_doctor_unwritable_state_directory(unit_files):
+    blocker = unit_files.tmp / "not-a-folder"
+    blocker.write_text("")
+    check = doctor(unit_files, database=str(blocker / "state" / "sessions.db"))[
+        "state directory"]
+    assert not check.ok and "not writable" in check.detail
+    assert "chown hotdesk:hotdesk" in check.advice
+
+
+def test_doctor_missing_display_and_unsynced_clock(unit_files):
+    checks = {c.name: c for c in Doctor(unit_files(), dri_dir=unit_files.tmp / "none",
+                                         pin_factory=MockFactory(),
+                                         clock_synced=lambda: False).run()}
+    assert not checks["display"].ok and "vc4-kms-v3d" in checks["display"].advice
+    assert not checks["clock"].ok and "set-ntp" in checks["clock"].advice
+
+
+def test_doctor_broken_configuration_stops_early(tmp_path):
+    path = tmp_path / "kiosk.toml"
+    path.write_text("[desk]\nid = 'bad id'\n")
+    (check,) = Doctor(path).run()
+    assert not check.ok and "desk.id" in check.detail
+
+
+def test_doctor_command_json_and_exit_code(unit_files):
+    result = subprocess.run([sys.executable, "-m", "kiosk", "doctor", "--config",
+                             str(unit_files()), "--json"], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)
+    data = json.loads(result.stdout)
+    assert result.returncode == (0 if data["ok"] else 1)
+    assert {c["name"] for c in data["checks"]} >= {"configuration", "phone", "Call Center"}
+    assert all(set(c) == {"name", "ok", "detail", "advice"} for c in data["checks"])
