@@ -70,6 +70,14 @@ def test_warning_counts_down_and_extends(ui):
     assert data["state"] == "active" and not data["warning_after"]
 
 
+def test_systemd_ready_after_first_frame_and_watchdog_from_the_ui_clock(ui):
+    data = scenario(ui, "systemd_notify")
+    assert data["ready"].startswith("READY=1\nSTATUS=")
+    assert 3 <= data["watchdog_per_s"] <= 7  # every 0.2 s for WatchdogSec=0.4 s
+    assert "STATUS=signed in: zoe@demo.example" in data["statuses"]
+    assert "STATUS=desk free" in data["statuses"]
+
+
 def test_escape_and_window_close_do_not_exit_in_kiosk_mode(ui):
     data = scenario(ui, "escape_and_close_do_not_exit")
     assert data["still_running"] and data["close_refused"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import sys
 import threading
 import time
@@ -32,6 +33,7 @@ from kivy.clock import Clock  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
 
 from kiosk.callcenter import XsiClient  # noqa: E402
+from kiosk.sdnotify import Notifier  # noqa: E402
 from kiosk.session import FakeClock, State  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
 from kiosk.ui.i18n import LANGUAGE_NAMES  # noqa: E402
@@ -203,9 +205,22 @@ class Scenarios(Driver):
         return {"still_running": self._on_ui(lambda: self.app.manager.current is not None),
                 "close_refused": bool(closed), "settings": self._on_ui(self.app.open_settings)}
 
+    def systemd_notify(self):
+        received = self.app.received
+        started = len([m for m in received if m == "WATCHDOG=1"])
+        time.sleep(1.0)
+        beats = len([m for m in received if m == "WATCHDOG=1"]) - started
+        self._signed_in()
+        self._wait("the status", lambda: any("signed in: zoe@demo.example" in m
+                                              for m in received))
+        self._sign_out()
+        ready = next((m for m in received if m.startswith("READY=1")), None)
+        return {"ready": ready, "watchdog_per_s": beats,
+                "statuses": [m for m in received if m.startswith("STATUS=")][:6]}
+
     def run(self):
         try:
-            for name in ("full_sign_in_and_out", "wrong_password_in_french", "evicted_notice",
+            for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french", "evicted_notice",
                          "reconnecting_banner", "warning_countdown_and_extend",
                          "every_language", "responsive_while_the_server_is_slow",
                          "escape_and_close_do_not_exit"):
@@ -220,14 +235,35 @@ def main(out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     clock = FakeClock(start=datetime.now().astimezone(), monotonic=time.monotonic())
     unit = build_demo(out / "work", clock=clock)
+    # a fake systemd notify socket: the app must say READY, feed the watchdog from its clock
+    # (WatchdogSec 0.4 s here: every 0.2 s) and report its STATUS
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(out / "notify"))
+    notify.settimeout(0.2)
+    received: list[str] = []
+
+    def listen():
+        while True:
+            try:
+                received.append(notify.recv(4096).decode())
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    threading.Thread(target=listen, daemon=True).start()
+    notifier = Notifier({"NOTIFY_SOCKET": str(out / "notify"), "WATCHDOG_USEC": "400000"})
     try:
         unit.engine.start()
-        app = KioskApp(unit.engine, unit.config, kiosk_mode=True, demo=unit)
+        app = KioskApp(unit.engine, unit.config, kiosk_mode=True, demo=unit,
+                       notifier=notifier)
+        app.received = received
         scenarios = Scenarios(app, unit, out)
         app.bind(on_start=lambda *_: threading.Thread(target=scenarios.run, daemon=True).start())
         app.run()
     finally:
         unit.close()
+        notify.close()
     return 0
 
 
