@@ -32,10 +32,18 @@ def main(mode: str) -> None:
         def measure(dt):
             result["startup_s"] = time.time() - STARTED
             result["rss_mb"] = round(rss_mb(), 1)
-            if mode != "signin":
-                app.stop()
-            else:
+            if mode == "signin":
                 sign_in(app)
+            elif mode == "bare":
+                app.stop()
+            else:  # memory once the whole unit runs behind the screen
+                def running(dt):
+                    if app.unit is None or app.snapshot.connection == "unknown":
+                        return True
+                    result["rss_mb"] = round(rss_mb(), 1)
+                    app.stop()
+                    return False
+                Clock.schedule_interval(running, 0.1)
         Clock.schedule_once(measure, 0)  # runs after the first frame is drawn
 
     if mode == "bare":
@@ -53,11 +61,17 @@ def main(mode: str) -> None:
         from pathlib import Path
 
         from kiosk.ui.app import KioskApp
-        from kiosk.wiring import build_demo
+        from kiosk.wiring import build_demo, demo_config
 
-        unit = build_demo(Path(tempfile.mkdtemp()), latency_s=1.5 if mode == "signin" else 0)
-        unit.engine.start()
-        app = KioskApp(unit.engine, unit.config)
+        workdir = Path(tempfile.mkdtemp())
+        if mode == "kiosk":  # as `kiosk run` starts: the screen first, the unit behind it
+            config = demo_config(workdir, "http://127.0.0.1:1/xsi", str(workdir / "phone"))
+            app = KioskApp(None, config, unit_factory=lambda: build_demo(workdir))
+            unit = None
+        else:
+            unit = build_demo(workdir, latency_s=1.5)
+            unit.engine.start()
+            app = KioskApp(unit.engine, unit.config)
         stamps: list[float] = []
 
         def sign_in(app):
@@ -79,7 +93,9 @@ def main(mode: str) -> None:
         globals()["sign_in"] = sign_in
         app.bind(on_start=lambda a: first_frame(a))
         app.run()
-        unit.close()
+        for built in (unit, app.unit):
+            if built is not None:
+                built.close()
     print(json.dumps(result), flush=True)
 
 

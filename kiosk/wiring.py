@@ -17,12 +17,14 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kiosk import config as configuration
-from kiosk.callcenter import XsiClient
-from kiosk.session import DeskEngine
 from kiosk.session.clock import Clock
-from kiosk.sessionlog import SessionLog
+
+if TYPE_CHECKING:  # the heavy stacks load when a unit is built, not when this is imported
+    from kiosk.session import DeskEngine
+    from kiosk.sessionlog import SessionLog
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,10 @@ def _phone_factory(config: configuration.Config):
 def build_unit(config: configuration.Config, *, clock: Clock | None = None) -> Unit:
     """The real unit. Raises `ConfigError` (host password), `SessionLogError`, or
     `AlreadyRunning` when it cannot start at all."""
+    from kiosk.callcenter import XsiClient
+    from kiosk.session import DeskEngine
+    from kiosk.sessionlog import SessionLog
+
     password = configuration.read_host_password(config.desk)
     host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
     session_log = SessionLog(config.log.database, desk=config.desk.id)
@@ -114,8 +120,11 @@ def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | No
     from gpiozero.pins.mock import MockFactory
 
     from hardware.phone.sim import SimulatedPhone
+    from kiosk.callcenter import XsiClient
     from kiosk.callcenter.sim import SimulatedCallCenter, load_directory
     from kiosk.paths import asset
+    from kiosk.session import DeskEngine
+    from kiosk.sessionlog import SessionLog
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

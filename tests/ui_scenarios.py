@@ -220,8 +220,8 @@ class Scenarios(Driver):
 
     def run(self):
         try:
-            for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french", "evicted_notice",
-                         "reconnecting_banner", "warning_countdown_and_extend",
+            for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french",
+                         "evicted_notice", "reconnecting_banner", "warning_countdown_and_extend",
                          "every_language", "responsive_while_the_server_is_slow",
                          "escape_and_close_do_not_exit"):
                 self.scenario(name, getattr(self, name))

@@ -41,13 +41,17 @@ def run_kiosk(args: argparse.Namespace) -> int:
 
     notifier = Notifier()
     notifier.status("starting")
-    unit = build_unit(config)
+    # The screen comes up first; the unit (network, phone, GPIO, log) starts behind it.
+    app = KioskApp(None, config, kiosk_mode=True, notifier=notifier,
+                   unit_factory=lambda: build_unit(config))
     try:
-        unit.engine.start()
-        KioskApp(unit.engine, config, kiosk_mode=True, notifier=notifier).run()
+        app.run()
     finally:
         notifier.stopping()
-        unit.close()
+        if app.unit is not None:
+            app.unit.close()
+    if app.start_error is not None:
+        raise app.start_error
     return 0
 
 

@@ -47,7 +47,9 @@ from kiosk.errors import (
     NotFound,
     NotPermitted,
     Rejected,
+    ServerBusy,
     SessionLogError,
+    Unreachable,
 )
 from kiosk.identity import normalise_user_id
 from kiosk.secret import Secret
@@ -55,7 +57,6 @@ from kiosk.session import policies
 from kiosk.session.clock import Clock, SystemClock
 from kiosk.session.lock import RuntimeLock
 from kiosk.session.model import (
-    NETWORK_ERRORS,
     STEPS,
     Agent,
     Outcome,
@@ -69,6 +70,7 @@ from kiosk.sessionlog import SessionLog, utc_iso
 
 log = logging.getLogger(__name__)
 
+NETWORK_ERRORS = (Unreachable, ServerBusy)
 EXTEND_END_OF_DAY_S = 30 * 60
 PHONE_RETRY_S = 2.0
 PHONE_BOOT_WAIT_S = 30.0

@@ -9,15 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from hardware.phone import (
-    PhoneBusy,
-    PhoneDisconnected,
-    PhoneError,
-    PhoneRejected,
-    PhoneTimeout,
-)
-from kiosk import errors
-
 
 class State(StrEnum):
     IDLE = "idle"
@@ -101,6 +92,15 @@ class Outcome:
 
 def error_code(exc: BaseException) -> str:
     """The code for an error the engine met."""
+    from hardware.phone import (
+        PhoneBusy,
+        PhoneDisconnected,
+        PhoneError,
+        PhoneRejected,
+        PhoneTimeout,
+    )
+    from kiosk import errors
+
     if isinstance(exc, errors.IdentityError):
         return f"user_id.{exc.code}"
     mapping = (
@@ -123,5 +123,3 @@ def error_code(exc: BaseException) -> str:
             return code
     return "internal"
 
-
-NETWORK_ERRORS = (errors.Unreachable, errors.ServerBusy)

@@ -104,28 +104,28 @@ def human_duration(seconds: float | None) -> str:
 # --- queries --------------------------------------------------------------------------------
 
 
+def _where(*conditions: tuple[str, object]) -> tuple[str, list]:
+    """` WHERE …` for the conditions that apply, and its parameters. A condition with `?`
+    applies when its value is not None (the value is bound); one without, when it is true."""
+    clauses, params = [], []
+    for clause, value in conditions:
+        if "?" in clause:
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        elif value:
+            clauses.append(clause)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
 def _session_query(*, agent: str | None = None, desk: str | None = None,
                    since: str | None = None, until: str | None = None, reason: str | None = None,
                    open_only: bool = False, include_failed: bool = False,
                    limit: int | None = 50) -> tuple[str, list]:
-    where, params = [], []
-    for column, value in (("agent", agent), ("desk", desk), ("end_reason", reason)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if since is not None:
-        where.append("started >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("started < ?")
-        params.append(until)
-    if open_only:
-        where.append("ended IS NULL")
-    if not include_failed:
-        where.append("status != 'failed'")
-    sql = f"SELECT {', '.join(SESSION_COLUMNS)}, status FROM sessions"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = _where(("agent = ?", agent), ("desk = ?", desk), ("end_reason = ?", reason),
+                           ("started >= ?", since), ("started < ?", until),
+                           ("ended IS NULL", open_only), ("status != 'failed'", not include_failed))
+    sql = f"SELECT {', '.join(SESSION_COLUMNS)}, status FROM sessions{where}"
     sql += " ORDER BY started DESC, id DESC"
     if limit:
         sql += f" LIMIT {int(limit)}"
@@ -154,19 +154,8 @@ def get_session(conn: sqlite3.Connection, session_id: int) -> dict | None:
 def list_events(conn: sqlite3.Connection, *, session: int | None = None, kind: str | None = None,
                 since: str | None = None, limit: int | None = 100,
                 oldest_first: bool = False) -> list[dict]:
-    where, params = [], []
-    if session is not None:
-        where.append("session = ?")
-        params.append(session)
-    if kind is not None:
-        where.append("kind = ?")
-        params.append(kind)
-    if since is not None:
-        where.append("time >= ?")
-        params.append(since)
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
+    where, params = _where(("session = ?", session), ("kind = ?", kind), ("time >= ?", since))
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events{where}"
     sql += " ORDER BY id" + ("" if oldest_first else " DESC")
     if limit:
         sql += f" LIMIT {int(limit)}"

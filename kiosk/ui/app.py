@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from pathlib import Path
 
 from kivy.app import App
@@ -20,7 +21,7 @@ from kivy.properties import BooleanProperty, ObjectProperty, StringProperty
 from kivy.uix.relativelayout import RelativeLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
-from kiosk.session import Snapshot, State
+from kiosk.session.model import Snapshot, State
 from kiosk.ui import fonts, i18n
 from kiosk.ui.messages import NOTICES, WARNINGS, error_text
 
@@ -52,9 +53,15 @@ class KioskApp(App):
     snapshot = ObjectProperty(Snapshot())
 
     def __init__(self, engine, config, *, kiosk_mode: bool = False, demo=None, notifier=None,
-                 **kwargs):
+                 unit_factory=None, **kwargs):
+        """`engine`, or `unit_factory`: a callable that builds the unit (and its engine) on a
+        worker thread after the first frame, so the screen is up before the network and serial
+        stacks are even loaded."""
         super().__init__(**kwargs)
         self.engine = engine
+        self.unit_factory = unit_factory
+        self.unit = None
+        self._pending_sign_in = None
         self.notifier = notifier  # sd_notify under systemd (kiosk run), else None
         self.config_ = config
         self.kiosk_mode = kiosk_mode
@@ -63,6 +70,7 @@ class KioskApp(App):
         self.languages = fonts.usable_languages(config.signin.languages) or ["en"]
         self.stay_default = config.signin.stay_signed_in_default
         self._unobserve = None
+        self.start_error = None
         self.frames = 0
         self.set_language(config.signin.default_language
                           if config.signin.default_language in self.languages
@@ -72,12 +80,8 @@ class KioskApp(App):
 
     def build(self):
         self.manager = ScreenManager(transition=NoTransition())
-        for screen in (WelcomeScreen(), SignInScreen(), ProgressScreen(), SignedInScreen(),
-                       OutOfOrderScreen()):
-            self.manager.add_widget(screen)
-        self.screens = {s.name: s for s in self.manager.screens}
-        for screen in self.manager.screens:
-            screen.bind(on_pre_enter=self.on_screen_enter)
+        self.screens = {}
+        self._add_screens(WelcomeScreen())  # the others follow right after the first frame
         self.screens["welcome"].desk_name = self.config_.desk.name
         self.screens["welcome"].build_languages(self.languages)
         self.overlay = Overlay()
@@ -91,16 +95,55 @@ class KioskApp(App):
             return DemoLayout(self.kiosk_root, self.demo)
         return self.kiosk_root
 
+    def _add_screens(self, *screens) -> None:
+        for screen in screens:
+            self.manager.add_widget(screen)
+            self.screens[screen.name] = screen
+            screen.bind(on_pre_enter=self.on_screen_enter)
+
+    def _build_other_screens(self, dt=None) -> None:
+        if "signin" not in self.screens:
+            self._add_screens(SignInScreen(), ProgressScreen(), SignedInScreen(),
+                              OutOfOrderScreen())
+
     def on_start(self):
+        Clock.schedule_once(self._build_other_screens, 0)
         Window.bind(on_touch_down=self._any_touch, on_key_down=self._any_key)
         Clock.schedule_interval(self._count_frame, 0)
         if self.kiosk_mode:
             Window.bind(on_request_close=lambda *args, **kwargs: True)  # no closing
             Window.show_cursor = False
         self._apply_trigger = Clock.create_trigger(self._apply_latest, 0)
-        self._unobserve = self.engine.observe(self._post)
+        if self.engine is not None:
+            self._unobserve = self.engine.observe(self._post)
+        elif self.unit_factory is not None:  # once the first frame is on the screen
+            Clock.schedule_once(lambda dt: threading.Thread(
+                target=self._build_unit, name="unit-start", daemon=True).start(), 0.05)
         if self.notifier is not None:
             Clock.schedule_once(self._ready, 0)  # after the first frame
+
+    def _build_unit(self) -> None:
+        try:
+            unit = self.unit_factory()
+            unit.engine.start()
+        except Exception as exc:
+            log.exception("the kiosk could not start")
+            Clock.schedule_once(lambda dt, error=exc: self._start_failed(error), 0)
+            return
+        Clock.schedule_once(lambda dt: self.attach(unit), 0)
+
+    def _start_failed(self, exc: Exception) -> None:
+        self.start_error = exc
+        self.stop()
+
+    def attach(self, unit) -> None:
+        """The unit is up: follow its engine (and send a sign-in made meanwhile)."""
+        self.unit = unit
+        self.engine = unit.engine
+        self._unobserve = self.engine.observe(self._post)
+        if self._pending_sign_in is not None:
+            pending, self._pending_sign_in = self._pending_sign_in, None
+            pending()
 
     def _ready(self, dt) -> None:
         """Tell systemd the kiosk is up, and feed its watchdog from this (the UI's) clock, so
@@ -141,7 +184,8 @@ class KioskApp(App):
 
     def choose_language(self, language: str) -> None:
         self.set_language(language)
-        self.engine.set_language(language)
+        if self.engine is not None:
+            self.engine.set_language(language)
 
     def next_language(self) -> None:
         index = (self.languages.index(self.language) + 1) % len(self.languages)
@@ -159,6 +203,7 @@ class KioskApp(App):
     # --- navigation -------------------------------------------------------------------------
 
     def open_sign_in(self) -> None:
+        self._build_other_screens()
         if self.snapshot.state is State.IDLE:
             self.manager.current = "signin"
 
@@ -166,6 +211,11 @@ class KioskApp(App):
         self.manager.current = "welcome"
 
     def sign_in(self, user: str, password, *, option_domain: str, stay: bool) -> None:
+        if self.engine is None:  # still starting: sign in the moment the engine is there
+            self._pending_sign_in = lambda: self.sign_in(user, password,
+                                                         option_domain=option_domain, stay=stay)
+            self.manager.current = "progress"
+            return
         future = self.engine.sign_in(user, password, option_domain=option_domain,
                                      language=self.language, stay_signed_in=stay)
         future.add_done_callback(
@@ -204,6 +254,7 @@ class KioskApp(App):
         self.apply(self._latest)
 
     def apply(self, snapshot: Snapshot) -> None:
+        self._build_other_screens()
         previous = self.snapshot
         self.snapshot = snapshot
         if snapshot.language != self.language and snapshot.language in self.languages and (
