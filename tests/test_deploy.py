@@ -308,3 +308,43 @@ def test_doctor_command_json_and_exit_code(unit_files):
     assert result.returncode == (0 if data["ok"] else 1)
     assert {c["name"] for c in data["checks"]} >= {"configuration", "phone", "Call Center"}
     assert all(set(c) == {"name", "ok", "detail", "advice"} for c in data["checks"])
+
+
+# --- kiosk run, as systemd starts it ----------------------------------------------------------
+
+
+def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
+    """The production entry point: the screen comes up (offscreen here), READY=1 follows the
+    first frame, the unit starts behind it and reports the desk free, and SIGTERM stops it."""
+    import signal
+    import time
+
+    path, sock = notify_socket
+    config = unit_files()
+    env = {**os.environ, "NOTIFY_SOCKET": path, "SDL_VIDEODRIVER": "offscreen",
+           "KIVY_HOME": str(tmp_path / "kivy"), "RUNTIME_DIRECTORY": str(tmp_path / "run"),
+           "GPIOZERO_PIN_FACTORY": "mock"}
+    process = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config)],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    messages = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("desk free" in m for m in messages):
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                assert process.poll() is None, process.stderr.read()[-3000:]
+        assert any(m.startswith("READY=1") for m in messages), messages
+        assert "STATUS=desk free" in messages, messages
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, process.stderr.read()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    assert messages[-1] == "STOPPING=1"

@@ -44,6 +44,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
     # The screen comes up first; the unit (network, phone, GPIO, log) starts behind it.
     app = KioskApp(None, config, kiosk_mode=True, notifier=notifier,
                    unit_factory=lambda: build_unit(config))
+    _stop_on_sigterm(app)
     try:
         app.run()
     finally:
@@ -61,6 +62,15 @@ def _has_display() -> bool:
     driver = os.environ.get("SDL_VIDEODRIVER", "")
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
                 or driver not in ("", "offscreen", "dummy"))
+
+
+def _stop_on_sigterm(app) -> None:
+    """systemd stops the kiosk with SIGTERM: close the window, the engine and the log cleanly."""
+    import signal
+
+    from kivy.clock import Clock
+
+    signal.signal(signal.SIGTERM, lambda *_: Clock.schedule_once(lambda dt: app.stop(), 0))
 
 
 def run_demo(args: argparse.Namespace) -> int:

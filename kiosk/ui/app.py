@@ -148,7 +148,8 @@ class KioskApp(App):
     def _ready(self, dt) -> None:
         """Tell systemd the kiosk is up, and feed its watchdog from this (the UI's) clock, so
         that a frozen screen gets the kiosk restarted."""
-        self.notifier.ready(status_line(self.snapshot))
+        self.notifier.ready(status_line(self.snapshot) if self.engine is not None
+                            else "starting: opening the phone, the GPIO and the session log")
         interval = self.notifier.watchdog_interval_s()
         if interval:
             Clock.schedule_interval(lambda dt: self.notifier.watchdog(), interval)
