@@ -5,6 +5,7 @@ Call `configure()` once, before any `kivy` import (the UI modules import Kivy at
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -32,7 +33,11 @@ def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
         home.mkdir(parents=True, exist_ok=True)
         os.environ["KIVY_HOME"] = str(home)
 
+    logging.getLogger("kivy").addFilter(_quiet_kivy)
+
     from kivy.config import Config
+
+    Config.set("kivy", "log_level", "warning")
 
     Config.set("graphics", "width", str(size[0]))
     Config.set("graphics", "height", str(size[1]))
@@ -46,3 +51,12 @@ def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
     if kiosk_mode:
         Config.set("graphics", "show_cursor", "0")
         Config.set("graphics", "borderless", "1")
+
+
+def _quiet_kivy(record: logging.LogRecord) -> bool:
+    """Keep Kivy's warnings and errors; drop its start-up chatter and the selection-buffer
+    probe (the kiosk has no clipboard on purpose, so that failure is expected)."""
+    if record.levelno < logging.WARNING:
+        return False
+    text = str(record.msg)
+    return not (text.startswith(("Cutbuffer", "xclip", "xsel")) or "Cutbuffer" in text)
