@@ -347,3 +347,4 @@ def status_line(snapshot: Snapshot) -> str:
     if snapshot.log_problem:
         text += f"; session log: {snapshot.log_problem}"
     return text
+

@@ -24,7 +24,6 @@ STEP_TEXT = {
     "queues": "Joining your queues",
     "commit": "Finishing",
 }
-MARKS = {"pending": "·", "running": "…", "done": "✓", "failed": "✗", "undone": "↺"}
 
 
 class ProgressScreen(Screen):
@@ -55,6 +54,6 @@ class ProgressScreen(Screen):
         while len(box.children) > len(steps):
             box.remove_widget(box.children[0])
         for row, step in zip(reversed(box.children), steps, strict=True):
-            row.mark = MARKS.get(step.status, "")
+            row.status = step.status
             row.label = app.tr(STEP_TEXT[step.name])
             row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"
