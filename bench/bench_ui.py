@@ -40,7 +40,9 @@ def main() -> None:
           f"{bare_s:.2f} s, ratio {kiosk_s / bare_s:.2f} (target <= 1.5)")
     print(f"   resident memory: kiosk {kiosk_mb:.0f} MB, bare Kivy {bare_mb:.0f} MB, "
           f"+{kiosk_mb - bare_mb:.0f} MB (target <= +40 MB)")
-    signin = _probe("signin")
-    print(f"   longest gap between frames while signing in (1.5 s per request): "
-          f"{signin['max_gap_ms']:.0f} ms over {signin['frames']} frames "
-          f"(target <= 50 ms; sign-in ok: {signin['ok']})")
+    signins = [_probe("signin") for _ in range(ROUNDS)]
+    gaps = sorted(r["max_gap_ms"] for r in signins)
+    print(f"   longest gap between frames while signing in (1.5 s per request), from pressing "
+          f"Sign In to the signed-in screen: median {statistics.median(gaps):.0f} ms, worst "
+          f"{gaps[-1]:.0f} ms of {ROUNDS} sign-ins, ~{signins[0]['frames']} frames each "
+          f"(target <= 50 ms; all signed in: {all(r['ok'] for r in signins)})")

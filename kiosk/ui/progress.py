@@ -31,6 +31,8 @@ class ProgressScreen(Screen):
 
     def on_kv_post(self, base_widget):
         self._spin = None
+        for _ in STEP_TEXT:  # made now, so that the first sign-in only updates them
+            self.ids.steps.add_widget(Factory.StepRow())
 
     def on_enter(self, *args):
         self._spin = Clock.schedule_interval(self._turn, 1 / 30)
@@ -47,13 +49,11 @@ class ProgressScreen(Screen):
         app = App.get_running_app()
         signing_out = snapshot.state is State.SIGNING_OUT
         self.title = app.tr("Signing out…") if signing_out else app.tr("Signing in…")
-        box = self.ids.steps
         steps = () if signing_out else snapshot.steps
-        while len(box.children) < len(steps):  # rows are made once and then only updated
-            box.add_widget(Factory.StepRow())
-        while len(box.children) > len(steps):
-            box.remove_widget(box.children[0])
-        for row, step in zip(reversed(box.children), steps, strict=True):
-            row.status = step.status
-            row.label = app.tr(STEP_TEXT[step.name])
-            row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"
+        for index, row in enumerate(reversed(self.ids.steps.children)):
+            step = steps[index] if index < len(steps) else None
+            row.opacity = 1 if step else 0  # the rows stay; signing out shows none of them
+            if step is not None:
+                row.status = step.status
+                row.label = app.tr(STEP_TEXT[step.name])
+                row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"
