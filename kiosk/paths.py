@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from functools import cache
 from pathlib import Path
 
@@ -13,9 +13,10 @@ def assets_dir() -> Path:
     checkout = Path(__file__).resolve().parent.parent / "assets"
     if (checkout / "demo").is_dir():
         return checkout
-    installed = Path(str(importlib.resources.files("kiosk_assets")))
-    if installed.is_dir():
-        return installed
+    spec = importlib.util.find_spec("kiosk_assets")  # a namespace package: a folder of data
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(location) / "demo").is_dir():
+            return Path(location)
     raise FileNotFoundError("the kiosk's assets are missing: reinstall hotdesk-kiosk")
 
 
