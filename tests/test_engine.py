@@ -109,6 +109,8 @@ FAULTS = {
     "associate-400": (None, {"fail_next": 1, "fail_status": 400,
                              "match": "PUT .*/HotelingGuest"}, "rejected"),
     "associate-503": (None, {"fail_next": 3, "match": "PUT .*/HotelingGuest"}, "server_busy"),
+    "associate-timeout": (None, {"latency_s": 2.5, "match": "PUT .*/HotelingGuest"},
+                          "unreachable"),
     "queues-400": (None, {"fail_next": 1, "fail_status": 400, "match": "PUT .*/CallCenter"},
                    "rejected"),
     "queues-503": (None, {"fail_next": 3, "match": "PUT .*/CallCenter"}, "server_busy"),
