@@ -28,6 +28,8 @@ from kiosk.ui.messages import NOTICES, WARNINGS, error_text
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 
+from kiosk.ui.mirror import MirrorBox  # noqa: E402,F401 - a kv class, before the rules
+
 Builder.load_file(str(HERE / "theme.kv"))
 
 from kiosk.ui.outoforder import OutOfOrderScreen  # noqa: E402 - kv rules load in order
@@ -48,6 +50,7 @@ class KioskRoot(RelativeLayout):
 class KioskApp(App):
     language = StringProperty("en")
     language_name = StringProperty("English")
+    language_raw_name = StringProperty("English")
     font_name = StringProperty("Roboto")
     rtl = BooleanProperty(False)
     snapshot = ObjectProperty(Snapshot())
@@ -174,7 +177,8 @@ class KioskApp(App):
         font = fonts.font_for(language)
         self.font_name = str(font) if font else "Roboto"
         self.rtl = language in i18n.RTL_LANGUAGES
-        self.language_name = self.display(i18n.LANGUAGE_NAMES[language])
+        self.language_raw_name = i18n.LANGUAGE_NAMES[language]
+        self.language_name = self.display(self.language_raw_name)
         self.language = language
         if hasattr(self, "screens"):
             self._refresh(self.snapshot)
@@ -196,6 +200,12 @@ class KioskApp(App):
         """`text` in the current language (extra positional arguments only make kv rules
         re-evaluate when they change)."""
         return i18n.catalog(self.language).tr(text, **values)
+
+    def labelled(self, label: str, value: str, *_bindings) -> str:
+        """"Label: value" in the current language, laid out as one sentence (right to left in
+        Arabic, where joining two separately ordered halves would put the colon astray)."""
+        catalogue = i18n.catalog(self.language)
+        return self.display(f"{catalogue.raw(label)}: {value}")
 
     def display(self, text: str) -> str:
         """Any text (a name, a description) laid out for display: Arabic shaped, RTL ordered."""

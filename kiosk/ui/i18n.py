@@ -83,10 +83,13 @@ class Catalog:
 
     def tr(self, text: str, **values) -> str:
         """The translation of `text`, with `{placeholders}` filled, ready for display."""
-        translated = self.entries.get(text, text)
-        if values:
-            translated = translated.format(**values)
+        translated = self.raw(text, **values)
         return display(translated) if self.rtl else translated
+
+    def raw(self, text: str, **values) -> str:
+        """The translation in logical order (to be joined with more text, then displayed)."""
+        translated = self.entries.get(text, text)
+        return translated.format(**values) if values else translated
 
 
 @cache
@@ -96,7 +99,10 @@ def catalog(language: str) -> Catalog:
 
 # --- right-to-left --------------------------------------------------------------------------
 
-_LTR_RUN = re.compile(r"[A-Za-z0-9@._:/+\-#*()%]+(?:[ ][A-Za-z0-9@._:/+\-#*()%]+)*")
+# A left-to-right run (a user ID, a number, a time) starts with a letter or digit; punctuation
+# around it belongs to the sentence.
+_LTR_WORD = r"[A-Za-z0-9@][A-Za-z0-9@._:/+\-#*%]*"
+_LTR_RUN = re.compile(rf"{_LTR_WORD}(?:[ ]{_LTR_WORD})*")
 
 
 def _is_rtl_char(ch: str) -> bool:
@@ -139,12 +145,13 @@ def _mirror(text: str) -> str:
 
 # --- the catalogue's messages ----------------------------------------------------------------
 
-_TR_CALL = re.compile(r"""\btr\(\s*"((?:[^"\\]|\\.)*)\"""")
+_TR_CALL = re.compile(r"""\b(?:tr|labelled)\(\s*"((?:[^"\\]|\\.)*)\"""")
 
 
 def source_messages() -> list[str]:
-    """Every English text the screens can show: `tr("…")` in the UI's code and kv files, and
-    the sentence tables. The catalogues must translate each one (a test checks)."""
+    """Every English text the screens can show: `tr("…")` and `labelled("…", …)` in the UI's
+    code and kv files, and the sentence tables. The catalogues must translate each one (a test
+    checks)."""
     from kiosk.ui import messages
 
     here = Path(__file__).parent
