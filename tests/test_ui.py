@@ -105,6 +105,8 @@ def test_every_language_renders_with_a_font_that_covers_it(ui, language):
     assert fonts.missing_glyphs(fonts.font_for(language), shaped) == set()
     _, out = ui
     assert (out / fonts_used["screenshot"]).stat().st_size > 5000
+    # rows run right to left in Arabic: the user ID field is on the right
+    assert fonts_used["user_field_left"] is (language not in i18n.RTL_LANGUAGES)
 
 
 # --- catalogues ------------------------------------------------------------------------------

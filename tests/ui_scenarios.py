@@ -169,6 +169,8 @@ class Scenarios(Driver):
             self._on_ui(self.app.open_sign_in)
             self._wait("the sign-in screen", self._screen("signin"))
             signin_font = self._on_ui(lambda: self.app.screens["signin"].ids.password.font_name)
+            user_first = self._on_ui(lambda: (
+                self.app.screens["signin"].ids.user.x < self.app.screens["signin"].ids.password.x))
             shot = self._shot("signin")
             self._on_ui(lambda: self.app.screens["signin"].cancel())
             self._signed_in()
@@ -177,7 +179,7 @@ class Scenarios(Driver):
             self._shot("signedin")
             self._sign_out()
             fonts[language] = {"signin": signin_font, "signedin": signedin_font,
-                               "screenshot": shot}
+                               "screenshot": shot, "user_field_left": user_first}
         self._on_ui(lambda: self.app.choose_language("en"))
         return {"fonts": fonts, "names": LANGUAGE_NAMES}
 
