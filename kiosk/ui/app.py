@@ -183,6 +183,11 @@ class KioskApp(App):
         if hasattr(self, "screens"):
             self._refresh(self.snapshot)
 
+    def font_for_text(self, text: str, *_bindings) -> str:
+        """The font for `text` as it is (a name, a reason), whatever the screen's language."""
+        font = fonts.font_for_text(text, self.language)
+        return str(font) if font else self.font_name
+
     def font_for(self, language: str) -> str:
         font = fonts.font_for(language)
         return str(font) if font else "Roboto"

@@ -126,3 +126,24 @@ def usable_languages(languages) -> list[str]:
         else:
             usable.append(language)
     return usable
+
+
+def _script(ch: str) -> str | None:
+    code = ord(ch)
+    if (0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF
+            or 0x20000 <= code <= 0x2FA1F):
+        return "zh_CN"
+    if (0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0xFB50 <= code <= 0xFDFF
+            or 0xFE70 <= code <= 0xFEFF):
+        return "ar"
+    return None
+
+
+def font_for_text(text: str, language: str) -> Path | None:
+    """The font for a text that may not be in the screen's language (an agent's name, a reason
+    from the server): Chinese or Arabic letters pick that script's font, anything else the
+    language's. Drawing letters a font lacks shows boxes, and is slow besides."""
+    scripts = {s for s in map(_script, text) if s}
+    if not scripts or scripts == {script_of(language)} - {"latin"}:
+        return font_for(language)
+    return font_for(sorted(scripts)[0]) or font_for(language)

@@ -82,7 +82,9 @@ class SignedInScreen(Screen):
             return
         box = self.ids.codes
         for code, description in codes:
-            button = Factory.KQuietButton(text=App.get_running_app().display(description))
+            app = App.get_running_app()
+            button = Factory.KQuietButton(text=app.display(description))
+            button.font_name = app.font_for_text(description)
             button.code = code
             button.bind(on_release=lambda b: self.set_state("Unavailable", b.code))
             box.add_widget(button)
