@@ -73,6 +73,7 @@ log = logging.getLogger(__name__)
 NETWORK_ERRORS = (Unreachable, ServerBusy)
 EXTEND_END_OF_DAY_S = 30 * 60
 PHONE_RETRY_S = 2.0
+PHONE_SILENT_RETRY_S = 10.0
 PHONE_BOOT_WAIT_S = 30.0
 RECONNECT_BACKOFF = (2.0, 60.0)  # first retry, longest wait
 OUTBOX_BACKOFF = (5.0, 300.0)
@@ -329,6 +330,7 @@ class DeskEngine:
                 log.exception("engine timers failed")
 
     def _startup(self) -> Outcome:
+        self._wire_panel()
         self._open_phone()
         self._recover()
         with contextlib.suppress(SessionLogError):
@@ -340,7 +342,9 @@ class DeskEngine:
     def _run_timers(self) -> None:
         now = self.clock.monotonic()
         if self.phone is None and now >= self._next_phone_retry:
-            self._next_phone_retry = now + PHONE_RETRY_S
+            # A silent phone costs a resync (2 s) per try: ask it less often than a missing one.
+            silent = self._phone_status in ("silent", "rebooting")
+            self._next_phone_retry = now + (PHONE_SILENT_RETRY_S if silent else PHONE_RETRY_S)
             self._open_phone(quiet=True)
         if self._phone_boot_deadline is not None and now >= self._phone_boot_deadline:
             self._phone_boot_deadline = None
@@ -381,11 +385,15 @@ class DeskEngine:
         phone.when_reconnected = lambda: self.submit(self._on_phone_back)
         with contextlib.suppress(PhoneError):
             self._off_hook = phone.state().off_hook
-        if self.panel is not None and self.panel.hook is not None:
-            self.panel.when_hook_changed = lambda off: self.submit(lambda: self._on_hook(off))
-        if self.panel is not None:
-            self.panel.when_sign_out_held = lambda: self.sign_out("button")
         self._set_phone_status("ok")
+
+    def _wire_panel(self) -> None:
+        """The GPIO hook switch and sign-out button report to the worker, phone or no phone."""
+        if self.panel is None:
+            return
+        if self.panel.hook is not None:
+            self.panel.when_hook_changed = lambda off: self.submit(lambda: self._on_hook(off))
+        self.panel.when_sign_out_held = lambda: self.sign_out("button")
 
     def _set_phone_status(self, status: str) -> None:
         if status == self._phone_status:
