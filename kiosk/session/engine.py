@@ -348,7 +348,7 @@ class DeskEngine:
             self._open_phone(quiet=True)
         if self._phone_boot_deadline is not None and now >= self._phone_boot_deadline:
             self._phone_boot_deadline = None
-            self._phone_failed("silent")
+            self._set_phone_status("silent")
         if self._session is not None:
             if self._session.reconnecting and now >= self._session.reconnect_at:
                 self._try_reconnect()
@@ -381,7 +381,7 @@ class DeskEngine:
             self._phone_serial = phone.identify().serial
         phone.when_hook_changed = lambda off: self.submit(lambda: self._on_hook(off))
         phone.when_rebooted = lambda: self.submit(self._on_phone_rebooted)
-        phone.when_disconnected = lambda: self.submit(lambda: self._phone_failed("missing"))
+        phone.when_disconnected = lambda: self.submit(lambda: self._set_phone_status("missing"))
         phone.when_reconnected = lambda: self.submit(self._on_phone_back)
         with contextlib.suppress(PhoneError):
             self._off_hook = phone.state().off_hook
@@ -405,9 +405,6 @@ class DeskEngine:
             self._record("out_of_order", reason=reason)
         self._show_light()
         self._publish(out_of_order=reason)
-
-    def _phone_failed(self, status: str) -> None:
-        self._set_phone_status(status)
 
     def _on_phone_back(self) -> Outcome:
         self._reapply_phone()

@@ -43,10 +43,13 @@ def script_of(language: str) -> str:
 
 def font_for(language: str) -> Path | None:
     """The first font present for the language's script, or None."""
-    for path in CANDIDATES[script_of(language)]:
-        if path.exists():
-            return path
-    return None
+    return _first_present(tuple(CANDIDATES[script_of(language)]))
+
+
+@cache
+def _first_present(paths: tuple[Path, ...]) -> Path | None:
+    # Asked from kv bindings on the UI thread: look at the disk once per list of candidates.
+    return next((path for path in paths if path.exists()), None)
 
 
 @cache

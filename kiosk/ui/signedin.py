@@ -34,6 +34,7 @@ class SignedInScreen(Screen):
     auto_text = StringProperty("")
     banner = StringProperty("")
     choosing = BooleanProperty(False)
+    _codes_known: tuple = ()  # the latest unavailable codes, for the Unavailable button
 
     def show(self, snapshot) -> None:
         app = App.get_running_app()
@@ -73,7 +74,7 @@ class SignedInScreen(Screen):
 
     def choose_code(self) -> None:
         """Unavailable: show the reasons to pick from (or go Unavailable when there are none)."""
-        codes = getattr(self, "_codes_known", ())
+        codes = self._codes_known
         if not codes:
             self.set_state("Unavailable")
             return
