@@ -280,8 +280,10 @@ class Doctor:
         usable = fonts.usable_languages(wanted)
         missing = [lang for lang in wanted if lang not in usable]
         if missing:
-            return Check("fonts", False, f"no font for {', '.join(missing)}",
-                         "apt-get install fonts-noto-cjk (Chinese); the install script does it")
+            packages = sorted({fonts.FONT_PACKAGES[fonts.script_of(lang)] for lang in missing})
+            return Check("fonts", False,
+                         f"no font for {', '.join(missing)}: left out of the language list",
+                         f"apt-get install {' '.join(packages)} (the install script does it)")
         return Check("fonts", True, f"fonts for {', '.join(wanted)}")
 
 

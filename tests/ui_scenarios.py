@@ -31,16 +31,30 @@ boot.configure(kiosk_mode=True, size=DEMO_SIZE, offscreen=True, fullscreen=False
 
 from kivy.clock import Clock  # noqa: E402
 from kivy.core.window import Window  # noqa: E402
+from kivy.uix.label import Label  # noqa: E402
+from kivy.uix.textinput import TextInput  # noqa: E402
 
 from kiosk.callcenter import XsiClient  # noqa: E402
 from kiosk.sdnotify import Notifier  # noqa: E402
 from kiosk.session import FakeClock, State  # noqa: E402
+from kiosk.ui import fonts  # noqa: E402
 from kiosk.ui.app import KioskApp  # noqa: E402
 from kiosk.ui.i18n import LANGUAGE_NAMES  # noqa: E402
 from kiosk.ui.tour import Driver  # noqa: E402
 from kiosk.wiring import build_demo  # noqa: E402
 
 DESK = "desk12@demo.example"
+
+
+def _visible(widget) -> bool:
+    """Drawn on the screen: every ancestor opaque, and some size to it."""
+    if widget.width <= 1 or widget.height <= 1:
+        return False
+    while widget is not None and widget is not widget.parent:
+        if getattr(widget, "opacity", 1) <= 0:
+            return False
+        widget = widget.parent
+    return True
 
 
 class Scenarios(Driver):
@@ -67,8 +81,8 @@ class Scenarios(Driver):
         self.unit.engine.dismiss_notice().result(5)
         self._on_ui(self.app.show_welcome)
 
-    def _signed_in(self, user="zoe", password="zoe-demo-1"):
-        outcome = self.unit.engine.sign_in(user, password).result(10)
+    def _signed_in(self, user="zoe", password="zoe-demo-1", **options):
+        outcome = self.unit.engine.sign_in(user, password, **options).result(10)
         assert outcome.ok, outcome
         self._wait("the signed-in screen", self._screen("signedin"))
 
@@ -199,6 +213,66 @@ class Scenarios(Driver):
         return {"seconds": round(took, 2), "frames": len(stamps),
                 "max_gap_ms": round(max(gaps) * 1000, 1)}
 
+    # --- every text drawn in a font that has its glyphs ------------------------------------
+
+    def _illegible(self, where: str) -> list[dict]:
+        """Every visible label, button and field whose font (the one actually set on the
+        widget) lacks a glyph of its text."""
+
+        def check():
+            found = []
+            for widget in self.app.kiosk_root.walk(restrict=True):
+                if not _visible(widget):
+                    continue
+                texts = []
+                if isinstance(widget, Label):
+                    texts.append(widget.text)
+                elif isinstance(widget, TextInput):
+                    texts += [widget.text if not widget.password else "", widget.hint_text]
+                for text in filter(None, texts):
+                    path = fonts.font_file(widget.font_name, getattr(widget, "bold", False))
+                    missing = fonts.missing_glyphs(path, text) if path else set(text)
+                    if missing:
+                        found.append({"where": where, "text": text, "font": widget.font_name,
+                                      "missing": "".join(sorted(missing))[:20]})
+            return found
+
+        return self._on_ui(check)
+
+    def legible_everywhere(self):
+        """Every screen in every language, with names in every script: no boxes anywhere."""
+        problems: list[dict] = []
+        visited: list[str] = []
+        welcome = lambda: self.app.screens["welcome"]  # noqa: E731
+        signin = lambda: self.app.screens["signin"]  # noqa: E731
+        for language in self.app.languages:
+            self._tap(lambda lang=language: next(b for b in welcome().ids.languages.children
+                                                 if b.language == lang))
+            self._wait(language, lambda lang=language: self.app.language == lang)
+            problems += self._illegible(f"welcome/{language}")
+            self._tap(lambda: welcome().ids.tap)
+            self._wait("the sign-in screen", self._screen("signin"))
+            self._tap(lambda: signin().ids.options)
+            self._type("pat")
+            problems += self._illegible(f"signin/{language}")
+            self._tap(lambda: signin().ids.password)
+            self._type("wrong")
+            self._tap(lambda: signin().ids.submit)
+            self._wait("the error", lambda: bool(signin().error_text))
+            problems += self._illegible(f"signin-error/{language}")
+            self._tap(lambda: signin().ids.cancel)
+            self._wait("the welcome screen", self._screen("welcome"))
+            for agent in ("wei", "layla", "mai"):
+                self._signed_in(agent, f"{agent}-demo-1", language=language)
+                self._wait("the reasons", lambda: bool(self.app.snapshot.unavailable_codes))
+                self._tap(lambda: self.app.screens["signedin"].ids.unavailable)
+                problems += self._illegible(f"signedin/{language}/{agent}")
+                self._sign_out()
+            visited.append(language)
+        self._tap(lambda: next(b for b in welcome().ids.languages.children
+                               if b.language == "en"))
+        return {"problems": problems, "visited": visited}
+
     def escape_and_close_do_not_exit(self):
         self._on_ui(lambda: Window.dispatch("on_key_down", 27, 9, None, []))
         self._on_ui(lambda: Window.dispatch("on_keyboard", 27, 9, None, []))
@@ -224,7 +298,8 @@ class Scenarios(Driver):
         try:
             for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french",
                          "evicted_notice", "reconnecting_banner", "warning_countdown_and_extend",
-                         "every_language", "responsive_while_the_server_is_slow",
+                         "every_language", "legible_everywhere",
+                         "responsive_while_the_server_is_slow",
                          "escape_and_close_do_not_exit"):
                 self.scenario(name, getattr(self, name))
         finally:

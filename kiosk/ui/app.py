@@ -71,6 +71,8 @@ class KioskApp(App):
         self.demo = demo
         self.title = f"Hot-desk kiosk - {config.desk.name}"
         self.languages = fonts.usable_languages(config.signin.languages) or ["en"]
+        threading.Thread(target=fonts.warm, args=(self.languages,), name="fonts",
+                         daemon=True).start()
         self.stay_default = config.signin.stay_signed_in_default
         self._unobserve = None
         self.start_error = None
@@ -187,6 +189,11 @@ class KioskApp(App):
         """The font for `text` as it is (a name, a reason), whatever the screen's language."""
         font = fonts.font_for_text(text, self.language)
         return str(font) if font else self.font_name
+
+    def legible(self, text: str, fallback: str) -> str:
+        """`text` if some font here can draw it, else `fallback` (a name in a script with no
+        font on this unit is shown as the user ID, never as boxes)."""
+        return text if fonts.font_for_text(text, self.language) is not None else fallback
 
     def font_for(self, language: str) -> str:
         font = fonts.font_for(language)

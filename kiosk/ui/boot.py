@@ -54,9 +54,12 @@ def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
 
 
 def _quiet_kivy(record: logging.LogRecord) -> bool:
-    """Keep Kivy's warnings and errors; drop its start-up chatter and the selection-buffer
-    probe (the kiosk has no clipboard on purpose, so that failure is expected)."""
+    """Keep Kivy's warnings and errors; drop its start-up chatter, the selection-buffer probe
+    (the kiosk has no clipboard on purpose, so that failure is expected) and the traceback of
+    its multitouch probe on a machine without libmtdev (a desktop; `kiosk doctor` checks the
+    touchscreen's input on a unit)."""
     if record.levelno < logging.WARNING:
         return False
     text = str(record.msg)
-    return not (text.startswith(("Cutbuffer", "xclip", "xsel")) or "Cutbuffer" in text)
+    return not (text.startswith(("Cutbuffer", "xclip", "xsel")) or "Cutbuffer" in text
+                or "MTDev is not supported" in text)

@@ -11,6 +11,9 @@ from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
+from kiosk.ui import fonts
+from kiosk.ui.i18n import LANGUAGE_NAMES
+
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 
@@ -29,6 +32,11 @@ class DemoLayout(BoxLayout):
         agents = " · ".join(f"{a.user} / {a.password}" for a in unit.demo_agents)
         self.banner = (f"Demo on simulators. Sign in with a user part and its password "
                        f"(append domain demo.example): {agents}")
+        for language in unit.config.signin.languages:
+            if fonts.font_for(language) is None:
+                self.banner += (f"\n{LANGUAGE_NAMES[language]} is left out: no font for it "
+                                f"here (apt-get install "
+                                f"{fonts.FONT_PACKAGES[fonts.script_of(language)]})")
         self._relay_was = False
         Clock.schedule_interval(self._poll, 0.25)
         self._poll(0)

@@ -9,6 +9,7 @@ as boxes (`usable_languages`).
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,9 @@ def _kivy_fonts() -> Path:
     return Path(spec.origin).parent / "data" / "fonts"
 
 
-_SYSTEM = Path("/usr/share/fonts")
+#: Where the system's fonts are; `HOTDESK_SYSTEM_FONTS` points elsewhere (to try the kiosk as
+#: on a machine without a CJK font, as the tests do).
+_SYSTEM = Path(os.environ.get("HOTDESK_SYSTEM_FONTS", "/usr/share/fonts"))
 CANDIDATES: dict[str, list[Path]] = {
     "latin": [_kivy_fonts() / "Roboto-Regular.ttf"],
     # Kivy draws a label in one font, and an Arabic sentence holds Latin user IDs and digits:
@@ -38,6 +41,7 @@ CANDIDATES: dict[str, list[Path]] = {
 
 
 def script_of(language: str) -> str:
+    """The script (a key of CANDIDATES) a language, or a script's own name, is written in."""
     return language if language in ("ar", "zh_CN") else "latin"
 
 
@@ -119,34 +123,64 @@ def missing_glyphs(path: Path, text: str) -> set[str]:
             and ord(ch) not in covered}
 
 
+#: What to install for a script's font (Debian package names).
+FONT_PACKAGES = {"zh_CN": "fonts-noto-cjk", "ar": "fonts-dejavu-core", "latin": "fonts-dejavu-core"}
+
+
+def missing_font_hint(language: str) -> str:
+    """One sentence for a language left out for want of a font: why, and what to install."""
+    return (f"no font for {language} on this machine; it is left out of the language list "
+            f"(apt-get install {FONT_PACKAGES[script_of(language)]})")
+
+
 def usable_languages(languages) -> list[str]:
     """The configured languages that have a font; the others are dropped with a warning."""
     usable = []
     for language in languages:
         if font_for(language) is None:
-            log.warning("no font for language %s (install fonts-noto-cjk / fonts-noto-core); "
-                        "it is left out of the language list", language)
+            log.warning("%s", missing_font_hint(language))
         else:
             usable.append(language)
     return usable
 
 
-def _script(ch: str) -> str | None:
-    code = ord(ch)
-    if (0x2E80 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0xFF00 <= code <= 0xFFEF
-            or 0x20000 <= code <= 0x2FA1F):
-        return "zh_CN"
-    if (0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0xFB50 <= code <= 0xFDFF
-            or 0xFE70 <= code <= 0xFEFF):
-        return "ar"
+def font_for_text(text: str, language: str) -> Path | None:
+    """The font to draw a text that may not be in the screen's language (a language's name,
+    an agent's name, a reason from the server): the screen's font when it has every glyph,
+    else the first installed font that has them all, else None (no font here can draw it:
+    show something else rather than boxes). Drawing letters a font lacks is slow besides."""
+    own = font_for(language)
+    if own is not None and not missing_glyphs(own, text):
+        return own
+    for script in SCRIPTS:
+        path = font_for(script)
+        if path is not None and path != own and not missing_glyphs(path, text):
+            return path
     return None
 
 
-def font_for_text(text: str, language: str) -> Path | None:
-    """The font for a text that may not be in the screen's language (an agent's name, a reason
-    from the server): Chinese or Arabic letters pick that script's font, anything else the
-    language's. Drawing letters a font lacks shows boxes, and is slow besides."""
-    scripts = {s for s in map(_script, text) if s}
-    if not scripts or scripts == {script_of(language)} - {"latin"}:
-        return font_for(language)
-    return font_for(sorted(scripts)[0]) or font_for(language)
+SCRIPTS = ("latin", "ar", "zh_CN")
+
+
+def warm(languages) -> None:
+    """Read the coverage of every font the languages use (a CJK font is large): call it on a
+    worker thread at start-up, so that the UI thread never parses a font."""
+    for script in {*SCRIPTS, *languages}:
+        path = font_for(script)
+        if path is not None:
+            coverage(path)
+
+
+def font_file(font_name: str, bold: bool = False) -> Path | None:
+    """The file Kivy draws `font_name` from (a registered name such as "Roboto", or a path),
+    or None when there is no such font. For checking what a widget really shows."""
+    from kivy.core.text import LabelBase
+
+    registered = LabelBase._fonts.get(font_name)
+    if registered:
+        from kivy.resources import resource_find
+
+        found = resource_find(registered[2 if bold else 0])
+        return Path(found) if found else None
+    path = Path(font_name)
+    return path if path.exists() else None

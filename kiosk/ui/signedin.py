@@ -41,7 +41,7 @@ class SignedInScreen(Screen):
         agent = snapshot.agent
         if agent is None:
             return
-        self.agent_name = app.display(agent.display_name)
+        self.agent_name = app.display(app.legible(agent.display_name, agent.user_id))
         parts = []
         if agent.extension:
             parts.append(app.tr("Extension {extension}", extension=agent.extension))
@@ -55,7 +55,7 @@ class SignedInScreen(Screen):
         if agent.acd_state == "Unavailable" and agent.unavailable_code:
             reason = dict(snapshot.unavailable_codes).get(agent.unavailable_code,
                                                           agent.unavailable_code)
-            state += f" ({app.display(reason)})"
+            state += f" ({app.display(app.legible(reason, agent.unavailable_code))})"
         self.acd_text = app.tr("Your state: {state}", state=state)
         for key, name in (("available", "Available"), ("unavailable", "Unavailable"),
                           ("wrapup", "Wrap-Up")):
@@ -83,9 +83,8 @@ class SignedInScreen(Screen):
             return
         box = self.ids.codes
         for code, description in codes:
-            app = App.get_running_app()
-            button = Factory.KQuietButton(text=app.display(description))
-            button.font_name = app.font_for_text(description)
+            button = Factory.KNameButton()
+            button.raw = App.get_running_app().legible(description, code)
             button.code = code
             button.bind(on_release=lambda b: self.set_state("Unavailable", b.code))
             box.add_widget(button)

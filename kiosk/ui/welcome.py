@@ -43,11 +43,10 @@ class WelcomeScreen(Screen):
         box.clear_widgets()
         if len(languages) < 2:
             return
-        app = App.get_running_app()
         for language in languages:
-            button = Factory.KQuietButton(text=app.display(LANGUAGE_NAMES[language]))
+            button = Factory.KNameButton()
+            button.raw = LANGUAGE_NAMES[language]
             button.language = language
-            button.font_name = app.font_for(language)
             button.font_size = "15sp"
             button.shorten = False
             button.bind(on_release=lambda b: App.get_running_app().choose_language(b.language))
