@@ -169,6 +169,42 @@ def test_po_parser_reads_continuations_and_skips_fuzzy():
     assert i18n.parse_po(text) == {"a": "bc", 'q"uote': "r"}
 
 
+def _arabic(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" or "\ufb50" <= ch <= "\ufeff" for ch in text)
+
+
+@pytest.mark.parametrize(("logical", "visual_start", "latin"), [
+    # a user ID inside a sentence, and the sentence's full stop at its (left) end
+    ("المستخدم zoe@demo.example.", ".zoe@demo.example ", "zoe@demo.example"),
+    # accented Latin names keep their letters in order
+    ("مرحبا Réunion و Tiếng Việt.", ".Tiếng Việt ", "Réunion"),
+    # digits and times
+    ("الساعة 10:30 اليوم", None, "10:30"),
+    ("انتظر 30 ث.", ".", "30"),
+])
+def test_mixed_right_to_left_text_keeps_latin_runs_whole(logical, visual_start, latin):
+    shown = i18n.display(logical, rtl=True)
+    assert latin in shown
+    if visual_start is not None:
+        assert shown.startswith(visual_start), shown
+    assert "unionéR" not in shown and "tệng ViếTi" not in shown
+
+
+def test_brackets_are_mirrored_in_right_to_left_text():
+    shown = i18n.display("غير متاح (غداء)", rtl=True)
+    # drawn left to right, the bracketed word (last in reading order) is leftmost, and
+    # its brackets still open towards it
+    assert shown.startswith("(") and shown.index(")") < shown.index(" ")
+    assert shown.count("(") == shown.count(")") == 1
+    assert i18n.display("الحالة (Lunch)", rtl=True).startswith("(Lunch) ")
+
+
+def test_a_name_takes_its_direction_from_its_first_letter():
+    shown = i18n.display("ليلى حداد")
+    assert _arabic(shown) and shown.endswith("\ufedf")  # its first letter drawn rightmost
+    assert i18n.display("Zoë Müller") == "Zoë Müller"
+
+
 def test_arabic_is_shaped_and_ordered_for_display():
     shown = i18n.display("مرحبا zoe@demo.example 42")
     assert shown.startswith("zoe@demo.example 42 ")  # the Latin run keeps its own order...

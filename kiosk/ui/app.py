@@ -213,11 +213,21 @@ class KioskApp(App):
         re-evaluate when they change)."""
         return i18n.catalog(self.language).tr(text, **values)
 
+    def raw(self, text: str, **values) -> str:
+        """`text` in the current language in logical order: a piece of a longer sentence that
+        `sentence` lays out once, whole (laying out the pieces one by one would put a
+        right-to-left sentence's pieces in the wrong order)."""
+        return i18n.catalog(self.language).raw(text, **values)
+
+    def sentence(self, raw: str) -> str:
+        """A sentence put together from `raw` pieces (and names), laid out for display in the
+        current language's direction."""
+        return i18n.display(raw, rtl=self.rtl)
+
     def labelled(self, label: str, value: str, *_bindings) -> str:
         """"Label: value" in the current language, laid out as one sentence (right to left in
         Arabic, where joining two separately ordered halves would put the colon astray)."""
-        catalogue = i18n.catalog(self.language)
-        return self.display(f"{catalogue.raw(label)}: {value}")
+        return self.sentence(f"{self.raw(label)}: {value}")
 
     def display(self, text: str) -> str:
         """Any text (a name, a description) laid out for display: Arabic shaped, RTL ordered."""
@@ -310,10 +320,10 @@ class KioskApp(App):
             return ""
         wait = snapshot.throttle_wait_s
         if snapshot.error == "throttled" or (snapshot.error == "invalid_credentials" and wait):
-            sentence = self.tr(error_text("throttled"), seconds=math.ceil(wait or 0))
+            sentence = self.raw(error_text("throttled"), seconds=math.ceil(wait or 0))
             if snapshot.error == "invalid_credentials":
-                sentence = self.tr(error_text("invalid_credentials")) + " " + sentence
-            return sentence
+                sentence = self.raw(error_text("invalid_credentials")) + " " + sentence
+            return self.sentence(sentence)
         return self.tr(error_text(snapshot.error))
 
     def _refresh(self, snapshot: Snapshot) -> None:

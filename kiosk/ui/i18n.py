@@ -4,7 +4,7 @@
 English text. Right-to-left languages (Arabic) are shaped and laid out for display here,
 because Kivy's default text provider draws characters one by one, left to right: `display()`
 joins Arabic letters into their contextual forms (arabic-reshaper) and puts the runs of the
-sentence in visual order.
+sentence in visual order (python-bidi, the Unicode bidirectional algorithm).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class Catalog:
     def tr(self, text: str, **values) -> str:
         """The translation of `text`, with `{placeholders}` filled, ready for display."""
         translated = self.raw(text, **values)
-        return display(translated) if self.rtl else translated
+        return display(translated, rtl=True) if self.rtl else translated
 
     def raw(self, text: str, **values) -> str:
         """The translation in logical order (to be joined with more text, then displayed)."""
@@ -99,59 +99,40 @@ def catalog(language: str) -> Catalog:
 
 # --- right-to-left --------------------------------------------------------------------------
 
-# A left-to-right run (a user ID, a number, a time) starts with a letter or digit; punctuation
-# around it belongs to the sentence.
-_LTR_WORD = r"[A-Za-z0-9@][A-Za-z0-9@._:/+\-#*%]*"
-_LTR_RUN = re.compile(rf"{_LTR_WORD}(?:[ ]{_LTR_WORD})*")
-
 
 def _is_rtl_char(ch: str) -> bool:
     return unicodedata.bidirectional(ch) in ("R", "AL")
 
 
-def display(text: str) -> str:
+def display(text: str, *, rtl: bool | None = None) -> str:
     """Arabic text shaped and in visual (left-to-right drawing) order, line by line.
 
-    Runs of Latin letters and digits (user IDs, numbers, times) keep their own order inside
-    the right-to-left sentence. Text without right-to-left letters is returned unchanged.
+    The Unicode bidirectional algorithm (python-bidi) orders the runs: a user ID, an accented
+    Latin name, digits and times keep their own order inside a right-to-left sentence, brackets
+    are mirrored, and a sentence-final full stop ends up at the sentence's (left) end. `rtl`:
+    the paragraph's direction (True for a right-to-left catalogue's sentence); None takes it
+    from the text's first strong letter (a name). Text without right-to-left letters is
+    returned unchanged.
     """
     if not any(_is_rtl_char(ch) for ch in text):
         return text
     import arabic_reshaper
+    from bidi.algorithm import get_display
 
-    return "\n".join(_visual_line(arabic_reshaper.reshape(line)) for line in text.split("\n"))
-
-
-def _visual_line(line: str) -> str:
-    pieces = []
-    position = 0
-    for match in _LTR_RUN.finditer(line):
-        pieces.append(("rtl", line[position:match.start()]))
-        pieces.append(("ltr", match.group(0)))
-        position = match.end()
-    pieces.append(("rtl", line[position:]))
-    out = []
-    for kind, piece in reversed(pieces):
-        out.append(piece if kind == "ltr" else _mirror(piece[::-1]))
-    return "".join(out)
-
-
-_MIRRORED = str.maketrans("()[]{}<>«»", ")(][}{><»«")
-
-
-def _mirror(text: str) -> str:
-    return text.translate(_MIRRORED)
+    base = None if rtl is None else ("R" if rtl else "L")
+    return "\n".join(get_display(arabic_reshaper.reshape(line), base_dir=base)
+                     for line in text.split("\n"))
 
 
 # --- the catalogue's messages ----------------------------------------------------------------
 
-_TR_CALL = re.compile(r"""\b(?:tr|labelled)\(\s*"((?:[^"\\]|\\.)*)\"""")
+_TR_CALL = re.compile(r"""\b(?:tr|raw|labelled)\(\s*"((?:[^"\\]|\\.)*)\"""")
 
 
 def source_messages() -> list[str]:
-    """Every English text the screens can show: `tr("…")` and `labelled("…", …)` in the UI's
-    code and kv files, and the sentence tables. The catalogues must translate each one (a test
-    checks)."""
+    """Every English text the screens can show: `tr("…")`, `raw("…")`, `labelled("…", …)` in
+    the UI's code and kv files, and the sentence tables. The catalogues must translate each
+    one (a test checks)."""
     from kiosk.ui import messages
 
     here = Path(__file__).parent

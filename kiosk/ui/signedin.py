@@ -42,21 +42,21 @@ class SignedInScreen(Screen):
         if agent is None:
             return
         self.agent_name = app.display(app.legible(agent.display_name, agent.user_id))
-        parts = []
+        parts = []  # pieces in logical order, laid out once as one sentence
         if agent.extension:
-            parts.append(app.tr("Extension {extension}", extension=agent.extension))
+            parts.append(app.raw("Extension {extension}", extension=agent.extension))
         if agent.number:
-            parts.append(app.tr("Number {number}", number=agent.number))
+            parts.append(app.raw("Number {number}", number=agent.number))
         parts.append(agent.user_id)
-        self.details = "  ·  ".join(parts)
+        self.details = app.sentence("  ·  ".join(parts))
         since = datetime.fromisoformat(agent.since.replace("Z", "+00:00")).astimezone()
         self.since_text = app.tr("Signed in since {time}", time=since.strftime("%H:%M"))
-        state = app.tr(ACD_TEXT.get(agent.acd_state or "", agent.acd_state or ""))
+        state = app.raw(ACD_TEXT.get(agent.acd_state or "", agent.acd_state or ""))
         if agent.acd_state == "Unavailable" and agent.unavailable_code:
             reason = dict(snapshot.unavailable_codes).get(agent.unavailable_code,
                                                           agent.unavailable_code)
-            state += f" ({app.display(app.legible(reason, agent.unavailable_code))})"
-        self.acd_text = app.tr("Your state: {state}", state=state)
+            state += f" ({app.legible(reason, agent.unavailable_code)})"
+        self.acd_text = app.sentence(app.raw("Your state: {state}", state=state))
         for key, name in (("available", "Available"), ("unavailable", "Unavailable"),
                           ("wrapup", "Wrap-Up")):
             button = self.ids[key]
