@@ -11,7 +11,6 @@ against it by the test suite.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 import stat
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from kiosk.callcenter.urls import XsiUrlError, XsiUrls
 from kiosk.errors import ConfigError, Problem
 from kiosk.identity import is_full_user_id, is_host_name, normalise_user_id
 from kiosk.secret import Secret
@@ -85,29 +84,12 @@ def _full_user_id(v: str) -> str | None:
     return None if is_full_user_id(v) else f"must be a full user ID, user@domain (got {v!r})"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _callcenter_url(v: str) -> str | None:
     try:
-        parts = urlsplit(v)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError as exc:
-        return f"is not a valid URL ({exc})"
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host:
-        if _is_loopback(host):
-            return None
-        return "must use https:// (plain http:// is allowed only to a loopback host)"
-    return f"must be an https:// URL (got {v!r})"
+        XsiUrls.parse(v)
+    except XsiUrlError as exc:
+        return str(exc)
+    return None
 
 
 def _optional_domain(v: str) -> str | None:
@@ -437,7 +419,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             host_password_file=_path_or_none(v["desk.host_password_file"]),
         ),
         callcenter=CallCenterConfig(
-            url=v["callcenter.url"].rstrip("/"),
+            url=XsiUrls.parse(v["callcenter.url"]).actions,
             ca_bundle=_path_or_none(v["callcenter.ca_bundle"]),
             connect_timeout_s=v["callcenter.connect_timeout_s"],
             read_timeout_s=v["callcenter.read_timeout_s"],

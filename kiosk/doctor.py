@@ -232,6 +232,7 @@ class Doctor:
             CallCenterError,
             ConfigError,
             InvalidCredentials,
+            NotFound,
             ServerBusy,
             Unreachable,
         )
@@ -253,6 +254,11 @@ class Doctor:
         except (Unreachable, ServerBusy) as exc:
             return Check("desk host", False, f"{desk.host_user_id}: {exc}",
                          "fix the Call Center check first")
+        except NotFound as exc:
+            return Check("desk host", False, f"{desk.host_user_id}: {exc}",
+                         f"check callcenter.url first: is {self.config.callcenter.url} the "
+                         "XSP's Xsi-Actions service (not the web portal)? If it is, assign "
+                         "the host the Hoteling Host service")
         except CallCenterError as exc:
             return Check("desk host", False, f"{desk.host_user_id}: {exc}",
                          "the host needs the Hoteling Host service assigned")

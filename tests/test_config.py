@@ -39,10 +39,17 @@ RULES = [
     ("desk.host_user_id", "desk12@corp.example.au", "desk12", "full user ID"),
     ("desk.host_user_id", "desk12@corp.example.au", "desk/12@corp.example.au", "full user ID"),
     ("desk.host_password_file", "/etc/hotdesk/host-password", 12, "must be a string"),
-    ("callcenter.url", "https://xsp.example.au/v2.0", "ftp://xsp.example.au/", "https://"),
-    ("callcenter.url", "http://127.0.0.1:8080/xsi", "http://xsp.example.au/xsi", "loopback"),
-    ("callcenter.url", "http://localhost:8080/xsi", "https://", "https://"),
-    ("callcenter.url", "http://[::1]:8080/xsi", "https://host:99999/", "valid URL"),
+    ("callcenter.url", "https://xsp.example.au", "ftp://xsp.example.au/", "https://"),
+    ("callcenter.url", "http://127.0.0.1:8080", "http://xsp.example.au", "loopback"),
+    ("callcenter.url", "http://localhost:8080/", "https://", "https://"),
+    ("callcenter.url", "http://[::1]:8080", "https://host:99999/", "valid URL"),
+    ("callcenter.url", "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0/",
+     "https://xsp.example.au/v2.0", "the path '/v2.0' is neither"),
+    ("callcenter.url", "https://xsp.example.au", "https://xsp.example.au/?x=1", "query"),
+    ("callcenter.url", "https://xsp.example.au", "https://xsp.example.au/#top", "fragment"),
+    ("callcenter.url", "https://xsp.example.au", " https://xsp.example.au", "spaces"),
+    ("callcenter.url", "https://xsp.example.au", "https://xsp.example.au\n", "spaces"),
+    ("callcenter.url", "https://xsp.example.au", "https://xsp.example.au/portal", "neither"),
     ("callcenter.ca_bundle", "/etc/ssl/corp.pem", ["a"], "must be a string"),
     ("callcenter.connect_timeout_s", 1, 0, "greater than 0"),
     ("callcenter.read_timeout_s", 2.5, -1.0, "greater than 0"),
@@ -101,6 +108,9 @@ def test_ok__value(key, good, bad, words):
         got = False
     elif got is None and good == "":  # an end of day that is "never"
         got = ""
+    elif key == "callcenter.url":  # either form gives the Actions base
+        good = good.rstrip("/").removesuffix("/com.broadsoft.xsi-actions/v2.0") \
+            + "/com.broadsoft.xsi-actions/v2.0"
     assert got == good
 
 
@@ -264,3 +274,29 @@ def test_fail__check_files_reports_missing_ca_bundle(tmp_path):
     config = configuration.from_dict(with_value("callcenter.ca_bundle", str(tmp_path / "ca.pem")))
     problems = configuration.check_files(config, environ=os.environ)
     assert [p.key for p in problems] == ["callcenter.ca_bundle"]
+
+
+@pytest.mark.parametrize("url", [
+    "https://XSP.example.au", "https://xsp.example.au/",
+    "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0",
+    "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0/"])
+def test_ok__callcenter_url_as_the_root_or_the_actions_base(url):
+    config = configuration.from_dict(with_value("callcenter.url", url))
+    assert config.callcenter.url == "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0"
+    assert "server https://xsp.example.au/com.broadsoft.xsi-actions/v2.0" in config.summary()
+
+
+def test_callcenter_url_derives_the_events_bases():
+    from kiosk.callcenter.urls import XsiUrls
+
+    urls = XsiUrls.parse("https://xsp.example.au:8443/com.broadsoft.xsi-actions/v2.0")
+    assert urls.events == "https://xsp.example.au:8443/com.broadsoft.xsi-events/v2.0"
+    assert urls.stream == ("https://xsp.example.au:8443/com.broadsoft.async/"
+                           "com.broadsoft.xsi-events/v2.0")
+
+
+def test_fail__credentials_in_the_url_are_refused_and_never_echoed():
+    found = problems_of(with_value("callcenter.url", "https://desk12:s3cret-pw@xsp.example.au/"))
+    assert len(found) == 1 and found[0].startswith("callcenter.url: must not carry")
+    assert "s3cret-pw" not in found[0] and "desk12" not in found[0]
+    assert "https://***@xsp.example.au/" in found[0]

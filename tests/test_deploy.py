@@ -263,6 +263,30 @@ def test_doctor_wrong_host_password(unit_files):
     assert "host-password" in check.advice
 
 
+def test_doctor_says_to_check_the_url_when_the_server_has_no_xsi(unit_files):
+    """A URL typo that reaches another web server (the portal): every Xsi path is a 404."""
+    import http.server
+    import threading
+
+    class Portal(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        check = doctor(unit_files, url=f"http://127.0.0.1:{server.server_port}/")["desk host"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not check.ok
+    assert check.advice.startswith("check callcenter.url first")
+    assert f"127.0.0.1:{server.server_port}/com.broadsoft.xsi-actions/v2.0" in check.advice
+
+
 def test_doctor_busy_gpio_pin(unit_files):
     from gpiozero import LED
 

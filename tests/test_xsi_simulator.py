@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -12,6 +13,7 @@ import requests
 from kiosk.callcenter import codec
 from kiosk.callcenter.sim import DirectoryError, SimulatedCallCenter, load_directory
 from kiosk.callcenter.sim.directory import parse_directory
+from kiosk.callcenter.urls import XsiUrls
 from kiosk.errors import InvalidCredentials, NotFound, NotPermitted, Rejected
 from tests.conftest import ADMIN, DESK12, DESK14, MAI, ROOT, ZOE
 
@@ -326,3 +328,33 @@ def test_sim_close_is_idempotent(directory):
     sim = SimulatedCallCenter(directory).start()
     sim.close()
     sim.close()
+
+
+def test_sim_command_on_every_address_prints_a_url_the_configuration_takes():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", "sim", "callcenter", "--host", "0.0.0.0", "--tls"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        info = json.loads(process.stdout.readline())
+        assert "0.0.0.0" not in info["url"]
+        urls = XsiUrls.parse(info["url"])  # config check takes it
+        assert urls.actions == info["url"]
+        # asked over loopback only (tests send nothing to other addresses); the certificate
+        # names both
+        port = urlsplit(info["url"]).port
+        response = requests.get(f"https://127.0.0.1:{port}/com.broadsoft.xsi-actions/v2.0"
+                                "/user/zoe@demo.example/profile", auth=ZOE, verify=info["ca"],
+                                timeout=5)
+        assert response.status_code == 200
+    finally:
+        process.send_signal(2)
+        assert process.wait(timeout=10) == 0
+
+
+def test_sim_command_refuses_plain_http_on_an_address_no_kiosk_would_take(monkeypatch, capsys):
+    from kiosk.cli import main, sim_cmd
+
+    monkeypatch.setattr(sim_cmd, "reachable_address", lambda: "192.0.2.7")
+    assert main(["sim", "callcenter", "--host", "0.0.0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "--host 0.0.0.0 without --tls" in err and "Traceback" not in err

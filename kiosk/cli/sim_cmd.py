@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from kiosk.callcenter.urls import is_loopback
 from kiosk.cli.common import EXIT_USAGE, CommandError
 from kiosk.paths import asset
 
@@ -20,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "callcenter", help="run the simulated Call Center (Xsi-Actions over HTTP or HTTPS)",
         description="Serves until SIGINT/SIGTERM. The first line on stdout is one JSON object: "
         '{"url": Xsi-Actions base URL, "ca": CA file or null, "inspect": inspection URL}.')
-    cc.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    cc.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default loopback); another address needs "
+                    "--tls, and 0.0.0.0 prints this machine's address in the url")
     cc.add_argument("--port", type=int, default=0, help="port (default: any free port)")
     cc.add_argument("--directory", metavar="FILE", default=None,
                     help="users and services, TOML (default: the demo directory)")
@@ -62,6 +65,41 @@ def wait_for_signal() -> None:
         pass
 
 
+WILDCARDS = ("0.0.0.0", "::", "")  # noqa: S104 - recognised, not bound
+
+
+def reachable_address() -> str:
+    """This machine's first non-loopback IPv4 address (what other machines reach a server on
+    0.0.0.0 by), or 127.0.0.1 when it has none. Looked up locally; nothing is sent."""
+    import socket
+
+    try:
+        candidates = [info[4][0] for info in socket.getaddrinfo(
+            socket.gethostname(), None, socket.AF_INET, socket.SOCK_STREAM)]
+    except OSError:
+        candidates = []
+    candidates += _interface_addresses()
+    return next((a for a in candidates if not is_loopback(a)), "127.0.0.1")
+
+
+def _interface_addresses() -> list[str]:
+    """The IPv4 address of each network interface (Linux: SIOCGIFADDR)."""
+    import fcntl
+    import socket
+    import struct
+
+    found = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            try:
+                answer = fcntl.ioctl(probe.fileno(), 0x8915,  # SIOCGIFADDR
+                                     struct.pack("256s", name.encode()[:15]))
+            except OSError:
+                continue  # no IPv4 address on it
+            found.append(socket.inet_ntoa(answer[20:24]))
+    return found
+
+
 def run_callcenter(args: argparse.Namespace) -> int:
     from kiosk.callcenter.sim import DirectoryError, SimulatedCallCenter, load_directory
 
@@ -70,10 +108,16 @@ def run_callcenter(args: argparse.Namespace) -> int:
         directory = load_directory(path)
     except (DirectoryError, OSError) as exc:
         raise CommandError(f"cannot use the directory {path}: {exc}", EXIT_USAGE) from None
+    advertised = reachable_address() if args.host in WILDCARDS else None
+    if not args.tls and not is_loopback(advertised or args.host):
+        raise CommandError(
+            f"--host {args.host} without --tls: a kiosk takes plain http:// only from a loopback "
+            "address, so no kiosk could use this URL; add --tls (the CA file to trust is "
+            "printed as \"ca\")", EXIT_USAGE)
     try:
         sim = SimulatedCallCenter(directory, host=args.host, port=args.port, tls=args.tls,
                                   occupied=args.occupied, moved=args.moved,
-                                  lock_after=args.lock_after)
+                                  lock_after=args.lock_after, advertised_host=advertised)
     except OSError as exc:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     except RuntimeError as exc:

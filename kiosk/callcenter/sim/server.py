@@ -229,14 +229,17 @@ class SimulatedCallCenter:
     def __init__(self, directory: Directory, *, host: str = "127.0.0.1", port: int = 0,
                  tls: bool = False, ssl_context: ssl.SSLContext | None = None,
                  occupied: str = "reject", moved: str = "reject",
-                 lock_after: int | None = None):
+                 lock_after: int | None = None, advertised_host: str | None = None):
+        """`advertised_host`: the address clients reach a wildcard `host` (0.0.0.0) by; it
+        goes into `url` and the certificate."""
+        self.advertised_host = advertised_host
         self.model = CallCenterModel(directory, occupied=occupied, moved=moved,
                                      lock_after=lock_after)
         self.faults = Faults()
         self.ca_path: Path | None = None
         self._tempdir: tempfile.TemporaryDirectory | None = None
         if tls and ssl_context is None:
-            ssl_context = self._make_certificates(host)
+            ssl_context = self._make_certificates(advertised_host or host)
         self.tls = ssl_context is not None
         self._server = _Server((host, port), _Handler, self, ssl_context)
         self._thread: threading.Thread | None = None
@@ -264,13 +267,13 @@ class SimulatedCallCenter:
 
     @property
     def origin(self) -> str:
-        host = self._server.server_address[0]
+        host = self.advertised_host or self._server.server_address[0]
         host = f"[{host}]" if ":" in host else host
         return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def url(self) -> str:
-        """The Xsi-Actions base URL, as `callcenter.url` wants it."""
+        """The Xsi-Actions base URL, as `callcenter.url` takes it."""
         return self.origin + BASE_PATH
 
     @property
