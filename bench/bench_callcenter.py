@@ -66,13 +66,4 @@ def main() -> None:
         print(f"   per operation: bare requests {bare_ms:.3f} ms, XsiClient {client_ms:.3f} ms")
         print(f"   client overhead ratio: {client_ms / bare_ms:.2f} (target <= 1.2)")
 
-        sim.model.reset_counts()
-        agent = XsiClient(sim.url, "mai@demo.example", "mai-demo-1")
-        agent.profile()
-        agent.associate(DESK, limit_hours=8)
-        agent.set_acd_state("Available")
-        count = sim.inspect()["requests_total"]
-        print(f"   HTTP requests for a whole sign-in (credentials, associate, ACD): {count} "
-              "(target: the minimum, 3)")
         client.close()
-        agent.close()

@@ -66,7 +66,7 @@ def test_config_check_refuses_world_readable_password_file(write_config, tmp_pat
         host_user_id = "desk12@corp.example.au"
         host_password_file = "{secret}"
         [callcenter]
-        url = "https://xsp.example.au/xsi"
+        url = "https://xsp.example.au"
         """
     )
     result = kiosk("config", "check", str(path))

@@ -75,7 +75,7 @@ def test_whoami_wrong_password_exits_3_once(unit_config, sim):
 
 
 def test_whoami_unreachable_exits_4(unit_config, unused_port):
-    config = unit_config(url=f"http://127.0.0.1:{unused_port}/xsi")
+    config = unit_config(url=f"http://127.0.0.1:{unused_port}")
     result = kiosk("callcenter", "whoami", "--config", str(config), "--user", "zoe",
                    "--password-stdin", stdin="x\n")
     assert result.returncode == 4

@@ -71,7 +71,7 @@ def test_port_from_config(sim_phone, write_config):
         id = "desk12"
         host_user_id = "desk12@demo.example"
         [callcenter]
-        url = "https://xsp.example.au/xsi"
+        url = "https://xsp.example.au"
         [phone]
         port = "{sim_phone.port}"
         """)

@@ -189,7 +189,7 @@ def test_purge_defaults_to_retention_from_config(tmp_path, write_config):
         id = "desk12"
         host_user_id = "desk12@demo.example"
         [callcenter]
-        url = "https://xsp.example.au/xsi"
+        url = "https://xsp.example.au"
         [log]
         database = "{path}"
         retention_days = 90

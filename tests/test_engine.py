@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kiosk.callcenter import XsiClient
+from kiosk.callcenter.sim.server import sequential_round_trips
 from kiosk.session import State
 from tests.conftest import DESK12, DESK14, MAI, ZOE, wait_until
 
@@ -572,3 +573,40 @@ def test_the_agents_password_is_in_no_file_the_kiosk_wrote(make_unit, tmp_path, 
             assert password.encode() not in data, path
             assert b"Unique-Pa55word" not in data, path
     assert "Unique-Pa55word" not in caplog.text
+
+
+# --- round trips ----------------------------------------------------------------------------
+
+
+def test_sign_in_reads_the_profile_alongside_the_association(make_unit):
+    """Three sequential round trips: HotelingGuest (the credentials check), then the
+    association with the profile read alongside, then the ACD state alongside the phone. Shown
+    without timing: the profile is held in flight until the association has arrived."""
+    unit = make_unit()
+    traffic = unit.sim.traffic
+    traffic.clear()
+    release = traffic.hold(r"^GET .*/zoe@demo\.example/profile$")
+    signing_in = unit.engine.sign_in("zoe", ZOE[1])
+    try:
+        assert traffic.wait_for(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
+    finally:
+        release.set()
+    assert signing_in.result(10).ok
+    sign_in = [r for r in traffic.snapshot() if "UnavailableCodes" not in r["request"]]
+    names = [r["request"].split()[0] + " " + r["request"].rsplit("/", 1)[-1] for r in sign_in]
+    assert names[0] == "GET HotelingGuest"
+    assert sorted(names[1:3]) == ["GET profile", "PUT HotelingGuest"]
+    assert names[3:] == ["PUT CallCenter"]
+    assert sequential_round_trips(sign_in) == 3
+    assert unit.engine.snapshot.agent.display_name == "Zoë Müller"
+    (row,) = unit.query("SELECT agent_name FROM sessions")
+    assert row["agent_name"] == "Zoë Müller"
+
+
+def test_a_wrong_password_costs_the_server_one_failed_login(make_unit):
+    unit = make_unit()
+    unit.sim.traffic.clear()
+    outcome = unit.engine.sign_in("zoe", "wrong").result(10)
+    assert (outcome.ok, outcome.error) == (False, "invalid_credentials")
+    assert unit.sim.inspect()["users"][ZOE[0]]["failed_logins"] == 1
+    assert len(unit.sim.traffic.snapshot()) == 1

@@ -27,6 +27,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -582,11 +583,11 @@ class DeskEngine:
             self._record("throttled", agent=user_id, wait_s=round(wait, 1))
             self._snapshot = replace(self._snapshot, throttle_wait_s=wait)
             raise _SagaFailed("normalise", _Throttled())
-        # 2 authenticate (never retried: a rejected password counts toward the lockout)
+        # 2 authenticate: where the agent sits now, asked with their credentials. One request,
+        # never retried: a rejected password counts once toward BroadWorks' lockout.
         client = self.agent_client_factory(user_id, password)
         try:
             with self._step("authenticate"):
-                profile = client.profile()
                 guest = client.hoteling_guest()
         except CallCenterError as exc:
             client.session.close()
@@ -600,12 +601,12 @@ class DeskEngine:
         self._throttle.record_success(user_id)
         host_id = config.desk.host_user_id
         moved_from = guest.host_user_id if guest.host_user_id not in (None, host_id) else None
-        log_id = self._logged(self.session_log.begin_session, user_id,
-                              agent_name=profile.display_name, language=language,
+        log_id = self._logged(self.session_log.begin_session, user_id, language=language,
                               stay_signed_in=stay, phone_serial=self._phone_serial,
                               moved_from=moved_from)
-        line = GuestLine(user_id, profile.display_name or user_id,
-                         _dial(profile.number), _dial(profile.extension))
+        # The profile (name and numbers, for the phone) is read alongside the association:
+        # three sequential round trips in all (HotelingGuest, associate ∥ profile, ACD ∥ phone).
+        profile_read = self._pool.submit(client.profile)
         done: list[str] = []
         try:
             with self._step("associate", log_id):
@@ -615,6 +616,13 @@ class DeskEngine:
                     self._associate(client)
                 finally:
                     done.append("associate")  # even a failed PUT may have landed: undo it
+                    futures.wait([profile_read])
+                profile = profile_read.result()
+            if log_id is not None:
+                self._logged(self.session_log.update_session, log_id,
+                             agent_name=profile.display_name)
+            line = GuestLine(user_id, profile.display_name or user_id,
+                             _dial(profile.number), _dial(profile.extension))
             self._phone_and_queues(client, line, language, log_id, done)
             with self._step("commit", log_id):
                 if log_id is not None:

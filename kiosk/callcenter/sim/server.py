@@ -20,6 +20,7 @@ and needs no credentials, under `/_sim`:
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import re
@@ -92,6 +93,74 @@ class Faults:
             return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
+class Traffic:
+    """Every Xsi request as it arrived and was answered (monotonic times), and holds: requests
+    kept in flight until a test lets them go (to show what a client does meanwhile)."""
+
+    def __init__(self, keep: int = 2000):
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self.requests: collections.deque[dict] = collections.deque(maxlen=keep)
+        self._holds: list[tuple[str, threading.Event]] = []
+
+    def arrived(self, request_line: str) -> dict:
+        entry = {"request": request_line, "arrived": time.monotonic(), "answered": None}
+        with self._changed:
+            self.requests.append(entry)
+            self._changed.notify_all()
+            holds = [event for pattern, event in self._holds
+                     if re.search(pattern, request_line, re.IGNORECASE)]
+        for event in holds:
+            event.wait(30)  # a hold a test forgot never hangs the simulator for good
+        return entry
+
+    def answered(self, entry: dict) -> None:
+        with self._changed:
+            entry["answered"] = time.monotonic()
+            self._changed.notify_all()
+
+    def hold(self, pattern: str) -> threading.Event:
+        """Keep requests matching `pattern` ("METHOD /path" regex) in flight until the returned
+        event is set."""
+        event = threading.Event()
+        with self._lock:
+            self._holds.append((pattern, event))
+        return event
+
+    def release_all(self) -> None:
+        with self._lock:
+            holds, self._holds = self._holds, []
+        for _, event in holds:
+            event.set()
+
+    def wait_for(self, pattern: str, timeout: float = 10) -> bool:
+        """Block until a request matching `pattern` has arrived (True) or `timeout` passes."""
+        def seen():
+            return any(re.search(pattern, r["request"], re.IGNORECASE) for r in self.requests)
+        with self._changed:
+            return self._changed.wait_for(seen, timeout)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self.requests]
+
+
+def sequential_round_trips(requests: list[dict]) -> int:
+    """The longest chain of requests each sent after the previous one was answered: the round
+    trips a client made one after the other (interval scheduling, by earliest answer)."""
+    chain, last_answer = 0, float("-inf")
+    for request in sorted((r for r in requests if r["answered"] is not None),
+                          key=lambda r: r["answered"]):
+        if request["arrived"] >= last_answer:
+            chain += 1
+            last_answer = request["answered"]
+    return chain
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -145,6 +214,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._inspect(parts.path, body)
             return
         sim = self.server.sim
+        entry = sim.traffic.arrived(f"{self.command} {parts.path}")
+        try:
+            self._answer(sim, parts, body)
+        finally:
+            sim.traffic.answered(entry)
+
+    def _answer(self, sim, parts, body: bytes):
         headers = {k.lower(): v for k, v in self.headers.items()}
         sim.model.count(headers)
         latency, fault = sim.faults.take(f"{self.command} {parts.path}")
@@ -236,6 +312,7 @@ class SimulatedCallCenter:
         self.model = CallCenterModel(directory, occupied=occupied, moved=moved,
                                      lock_after=lock_after)
         self.faults = Faults()
+        self.traffic = Traffic()
         self.ca_path: Path | None = None
         self._tempdir: tempfile.TemporaryDirectory | None = None
         if tls and ssl_context is None:
@@ -299,6 +376,8 @@ class SimulatedCallCenter:
 
     def reset(self) -> None:
         self.model.reset_counts()
+        self.traffic.release_all()
+        self.traffic.clear()
         self.faults.update(latency_s=0.0, fail_next=0, retry_after=None, drop_next=0,
                            malformed_next=0, fail_status=503, match=None)
 
@@ -309,6 +388,7 @@ class SimulatedCallCenter:
         if self._closed:
             return
         self._closed = True
+        self.traffic.release_all()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)
