@@ -585,12 +585,13 @@ def test_sign_in_reads_the_profile_alongside_the_association(make_unit):
     unit = make_unit()
     traffic = unit.sim.traffic
     traffic.clear()
-    release = traffic.hold(r"^GET .*/zoe@demo\.example/profile$")
+    profile = traffic.hold(r"^GET .*/zoe@demo\.example/profile$")
+    association = traffic.hold(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
     signing_in = unit.engine.sign_in("zoe", ZOE[1])
-    try:
-        assert traffic.wait_for(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
+    try:  # the association goes out while the profile is still held
+        assert profile.reached.wait(10) and association.reached.wait(10)
     finally:
-        release.set()
+        traffic.release_all()
     assert signing_in.result(10).ok
     sign_in = [r for r in traffic.snapshot() if "UnavailableCodes" not in r["request"]]
     names = [r["request"].split()[0] + " " + r["request"].rsplit("/", 1)[-1] for r in sign_in]

@@ -42,6 +42,14 @@ from kiosk.ui.welcome import WelcomeScreen  # noqa: E402
 LabelBase.register("DejaVuSans", str(fonts.CANDIDATES["ar"][0]))
 
 
+def _warm(languages: list[str]) -> None:
+    """Read the fonts' coverage and parse the catalogues off the UI thread, once, before the
+    first language change needs them."""
+    fonts.warm(languages)
+    for language in languages:
+        i18n.catalog(language)
+
+
 class KioskRoot(RelativeLayout):
     """The 800×480 kiosk: the screens, and the overlay above them (coordinates are its own,
     wherever the demo places it)."""
@@ -71,7 +79,7 @@ class KioskApp(App):
         self.demo = demo
         self.title = f"Hot-desk kiosk - {config.desk.name}"
         self.languages = fonts.usable_languages(config.signin.languages) or ["en"]
-        threading.Thread(target=fonts.warm, args=(self.languages,), name="fonts",
+        threading.Thread(target=_warm, args=(self.languages,), name="ui-warm",
                          daemon=True).start()
         self.stay_default = config.signin.stay_signed_in_default
         self._unobserve = None

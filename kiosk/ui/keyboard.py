@@ -4,7 +4,6 @@ field the sign-in screen points it at; a physical keyboard works alongside."""
 
 from __future__ import annotations
 
-from kivy.app import App
 from kivy.factory import Factory
 from kivy.metrics import dp
 from kivy.properties import BooleanProperty, ObjectProperty, OptionProperty, StringProperty
@@ -49,9 +48,14 @@ class OnScreenKeyboard(BoxLayout):
 
     def __init__(self, **kwargs):
         super().__init__(orientation="vertical", spacing=dp(4), **kwargs)
-        self.bind(mode=self._rebuild, shift=self._rebuild, symbols=self._rebuild,
-                  domain=self._rebuild, enter_text=self._rebuild)
-        self._rebuild()
+        # Each layout's keys are made once and kept: switching layout swaps rows, and shift,
+        # the domain and the Enter label only relabel keys. (Remaking ~45 buttons on every
+        # change left tens of thousands of objects in reference cycles each time, and the
+        # full garbage collections that followed stalled frames.)
+        self._layouts: dict[str, list[BoxLayout]] = {}
+        self.bind(mode=self._show, symbols=self._show, shift=self._relabel,
+                  domain=self._relabel, enter_text=self._relabel)
+        self._show()
 
     def keys(self) -> dict[str, object]:
         """The key widgets by what they type (for tests and the tour)."""
@@ -61,38 +65,54 @@ class OnScreenKeyboard(BoxLayout):
                 found[key.key] = key
         return found
 
-    def _rows(self) -> list[list[str]]:
+    def _layout(self) -> str:
         if self.mode == "user":
-            return USER_ROWS
-        return SYMBOL_ROWS if self.symbols else PASSWORD_ROWS
+            return "user"
+        return "symbols" if self.symbols else "password"
 
-    def _rebuild(self, *args) -> None:
-        self.clear_widgets()
-        app = App.get_running_app()
-        for row_keys in [*self._rows(), ["space", ENTER] if self.mode == "password" else [ENTER]]:
+    def _show(self, *args) -> None:
+        name = self._layout()
+        rows = self._layouts.get(name)
+        if rows is None:
+            rows = self._layouts[name] = self._build(name)
+        if list(reversed(self.children)) != rows:
+            self.clear_widgets()
+            for row in rows:
+                self.add_widget(row)
+        self._relabel()
+
+    def _build(self, name: str) -> list[BoxLayout]:
+        keys = {"user": USER_ROWS, "password": PASSWORD_ROWS, "symbols": SYMBOL_ROWS}[name]
+        rows = []
+        for row_keys in [*keys, [ENTER] if name == "user" else ["space", ENTER]]:
             row = BoxLayout(spacing=dp(4), size_hint_y=None, height=dp(theme.TARGET_DP))
             for key in row_keys:
-                row.add_widget(self._key(key, app))
-            self.add_widget(row)
+                row.add_widget(self._key(key))
+            rows.append(row)
+        return rows
 
-    def _key(self, key: str, app):
-        label = key
-        width = 1
+    def _label(self, key: str) -> str:
         if key == "domain":
-            label, width = self.domain or "@", 3
-        elif key == ENTER:
-            label, width = self.enter_text, 4
-        elif key == "space":
-            label, width = "␣", 6
-        elif len(key) == 1 and key.isalpha() and self.shift:
-            label = key.upper()
-        button = Factory.KQuietButton(text=label, font_size="20sp", size_hint_x=width,
-                                      height=dp(theme.TARGET_DP))
-        if key in (BACKSPACE, SHIFT, "space"):
-            button.font_name = "DejaVuSans"  # symbols the text fonts lack
+            return self.domain or "@"
+        if key == ENTER:
+            return self.enter_text
+        if key == "space":
+            return "␣"
+        if len(key) == 1 and key.isalpha() and self.shift:
+            return key.upper()
+        return key
+
+    def _relabel(self, *args) -> None:
+        for row in self.children:
+            for button in row.children:
+                button.text = self._label(button.key)
+
+    def _key(self, key: str):
+        width = {"domain": 3, ENTER: 4, "space": 6}.get(key, 1)
+        kind = Factory.KSymbolKey if key in (BACKSPACE, SHIFT, "space") else Factory.KQuietButton
+        button = kind(text=key, font_size="20sp", size_hint_x=width, height=dp(theme.TARGET_DP))
         if key == ENTER:
             button.background_color = theme.rgba(theme.PRIMARY)
-            button.font_name = app.font_name if app else button.font_name
         button.key = key
         button.bind(on_release=lambda b: self.press(b.key))
         return button

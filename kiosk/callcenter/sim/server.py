@@ -93,52 +93,60 @@ class Faults:
             return {k: v for k, v in asdict(self).items() if not k.startswith("_")}
 
 
+class Hold:
+    """Requests matching `pattern` ("METHOD /path" regex) kept in flight until `release()`;
+    `reached` is set when the first of them arrives."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        self.reached = threading.Event()
+        self._released = threading.Event()
+
+    def matches(self, request_line: str) -> bool:
+        return re.search(self.pattern, request_line, re.IGNORECASE) is not None
+
+    def keep(self) -> None:
+        self.reached.set()
+        self._released.wait(30)  # a hold a test forgot never hangs the simulator for good
+
+    def release(self) -> None:
+        self._released.set()
+
+
 class Traffic:
     """Every Xsi request as it arrived and was answered (monotonic times), and holds: requests
     kept in flight until a test lets them go (to show what a client does meanwhile)."""
 
     def __init__(self, keep: int = 2000):
         self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
         self.requests: collections.deque[dict] = collections.deque(maxlen=keep)
-        self._holds: list[tuple[str, threading.Event]] = []
+        self._holds: list[Hold] = []
 
     def arrived(self, request_line: str) -> dict:
         entry = {"request": request_line, "arrived": time.monotonic(), "answered": None}
-        with self._changed:
+        with self._lock:
             self.requests.append(entry)
-            self._changed.notify_all()
-            holds = [event for pattern, event in self._holds
-                     if re.search(pattern, request_line, re.IGNORECASE)]
-        for event in holds:
-            event.wait(30)  # a hold a test forgot never hangs the simulator for good
+            holds = [hold for hold in self._holds if hold.matches(request_line)]
+        for hold in holds:
+            hold.keep()
         return entry
 
     def answered(self, entry: dict) -> None:
-        with self._changed:
-            entry["answered"] = time.monotonic()
-            self._changed.notify_all()
-
-    def hold(self, pattern: str) -> threading.Event:
-        """Keep requests matching `pattern` ("METHOD /path" regex) in flight until the returned
-        event is set."""
-        event = threading.Event()
         with self._lock:
-            self._holds.append((pattern, event))
-        return event
+            entry["answered"] = time.monotonic()
+
+    def hold(self, pattern: str) -> Hold:
+        """Keep the requests matching `pattern` in flight until the hold is released."""
+        hold = Hold(pattern)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
 
     def release_all(self) -> None:
         with self._lock:
             holds, self._holds = self._holds, []
-        for _, event in holds:
-            event.set()
-
-    def wait_for(self, pattern: str, timeout: float = 10) -> bool:
-        """Block until a request matching `pattern` has arrived (True) or `timeout` passes."""
-        def seen():
-            return any(re.search(pattern, r["request"], re.IGNORECASE) for r in self.requests)
-        with self._changed:
-            return self._changed.wait_for(seen, timeout)
+        for hold in holds:
+            hold.release()
 
     def clear(self) -> None:
         with self._lock:
