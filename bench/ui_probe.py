@@ -65,7 +65,7 @@ def main(mode: str) -> None:
 
         workdir = Path(tempfile.mkdtemp())
         if mode == "kiosk":  # as `kiosk run` starts: the screen first, the unit behind it
-            config = demo_config(workdir, "http://127.0.0.1:1/xsi", str(workdir / "phone"))
+            config = demo_config(workdir, "http://127.0.0.1:1", str(workdir / "phone"))
             app = KioskApp(None, config, unit_factory=lambda: build_demo(workdir))
             unit = None
         else:
