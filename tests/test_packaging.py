@@ -33,3 +33,4 @@ def test_a_plain_install_finds_its_assets(tmp_path):
     assert lines[0].startswith(str(target)), result.stderr
     assert lines[1:] == ["True", "Se connecter"]
     assert len(list((target / "kiosk" / "ui").glob("*.kv"))) >= 7
+    assert not (target / "kiosk_assets" / "screenshots").exists()  # the README's, not a unit's
