@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kivy.app import App
 from kivy.clock import Clock
 from kivy.lang import Builder
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.boxlayout import BoxLayout
 
 from kiosk.ui import fonts
-from kiosk.ui.i18n import LANGUAGE_NAMES
+
+#: The languages in English, for the banner (a language's own name needs the font it lacks).
+ENGLISH_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish",
+                 "it": "Italian", "vi": "Vietnamese", "zh_CN": "Chinese", "ar": "Arabic"}
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
@@ -34,9 +38,9 @@ class DemoLayout(BoxLayout):
                        f"(append domain demo.example): {agents}")
         for language in unit.config.signin.languages:
             if fonts.font_for(language) is None:
-                self.banner += (f"\n{LANGUAGE_NAMES[language]} is left out: no font for it "
-                                f"here (apt-get install "
-                                f"{fonts.FONT_PACKAGES[fonts.script_of(language)]})")
+                package = fonts.FONT_PACKAGES[fonts.script_of(language)]
+                self.banner += (f"\n{ENGLISH_NAMES[language]} ({language}) is left out: no "
+                                f"font for it here (apt-get install {package})")
         self._relay_was = False
         Clock.schedule_interval(self._poll, 0.25)
         self._poll(0)
@@ -48,7 +52,8 @@ class DemoLayout(BoxLayout):
         line = state["line"]
         lines = [f"{'● registered' if state['registered'] else '○ registering…'}"]
         if line:
-            lines += [line["display_name"], line["user_id"],
+            name = App.get_running_app().legible(line["display_name"], line["user_id"])
+            lines += [name, line["user_id"],
                       f"number {line['number'] or '-'}  ext {line['extension'] or '-'}"]
         else:
             lines += ["Desk default line", self.unit.config.desk.name]
