@@ -227,6 +227,8 @@ class Tour(Driver):
         return name
 
     def out_of_order(self):
+        log.info("tour: unplugging the simulated phone to show the out-of-order screen "
+                 "(the driver's error that follows is expected)")
         self.unit.phone_sim.unplug()
         self._wait("out of order", self._screen("outoforder"))
         name = self._shot("outoforder")
