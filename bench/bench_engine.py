@@ -71,7 +71,7 @@ def main() -> None:
         unit = build_demo(Path(tmp), latency_s=LATENCY_S)
         try:
             unit.engine.start()
-            unit.engine.run_timers()
+            unit.engine.settle()
             time.sleep(0.5)
             rtt, phone_in, phone_out = _measure_floor(unit)
             _cycle(unit, 2)  # warm up

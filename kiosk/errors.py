@@ -127,3 +127,7 @@ class SecretRefused(KioskError, ValueError):
 
 class AlreadyRunning(KioskError, RuntimeError):
     """Another kiosk process holds this unit's lock."""
+
+
+#: The Call Center cannot be reached now (as opposed to: it said no).
+NETWORK_ERRORS = (Unreachable, ServerBusy)

@@ -50,6 +50,7 @@ class Unit:
     callcenter_sim: object | None = None
     phone_sim: object | None = None
     demo_agents: list[DemoAgent] = field(default_factory=list)
+    lock: object | None = None  # the unit's RuntimeLock: one kiosk per unit
     _closed: bool = False
 
     def close(self) -> None:
@@ -61,6 +62,8 @@ class Unit:
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.close()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _panel(config: configuration.Config, pin_factory=None):
@@ -79,26 +82,37 @@ def _phone_factory(config: configuration.Config):
     return lambda: DeskPhone(config.phone.port, baudrate=config.phone.baudrate)
 
 
-def build_unit(config: configuration.Config, *, clock: Clock | None = None) -> Unit:
+def build_unit(config: configuration.Config, *, clock: Clock | None = None,
+               lock_path: str | Path | None = None) -> Unit:
     """The real unit. Raises `ConfigError` (host password), `SessionLogError`, or
-    `AlreadyRunning` when it cannot start at all."""
+    `AlreadyRunning` when it cannot start at all, having closed whatever it had opened.
+    `lock_path`: the unit's lock (default: in the runtime directory)."""
     from kiosk.callcenter import XsiClient
     from kiosk.session import DeskEngine
+    from kiosk.session.lock import RuntimeLock
     from kiosk.sessionlog import SessionLog
 
-    password = configuration.read_host_password(config.desk)
-    host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
-    session_log = SessionLog(config.log.database, desk=config.desk.id)
-    try:
-        panel = _panel(config)
-    except Exception as exc:  # gpiozero raises many kinds: no pin factory, pin in use, ...
-        log.error("GPIO panel unavailable (%s: %s); running without lights and button",
-                  type(exc).__name__, exc)
-        session_log.record("gpio_unavailable", error=f"{type(exc).__name__}: {exc}")
-        panel = None
-    engine = DeskEngine(config, host_client=host, session_log=session_log,
-                        phone_factory=_phone_factory(config), panel=panel, clock=clock)
-    return Unit(config=config, engine=engine, session_log=session_log, panel=panel)
+    with contextlib.ExitStack() as opened:
+        lock = RuntimeLock(lock_path)  # first: a second kiosk touches nothing
+        opened.callback(lock.release)
+        password = configuration.read_host_password(config.desk)
+        host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
+        opened.callback(host.session.close)
+        session_log = SessionLog(config.log.database, desk=config.desk.id)
+        opened.callback(session_log.close)
+        try:
+            panel = _panel(config)
+        except Exception as exc:  # gpiozero raises many kinds: no pin factory, pin in use, ...
+            log.error("GPIO panel unavailable (%s: %s); running without lights and button",
+                      type(exc).__name__, exc)
+            session_log.record("gpio_unavailable", error=f"{type(exc).__name__}: {exc}")
+            panel = None
+        if panel is not None:
+            opened.callback(panel.close)
+        engine = DeskEngine(config, host_client=host, session_log=session_log,
+                            phone_factory=_phone_factory(config), panel=panel, clock=clock)
+        opened.pop_all()  # all up: the unit owns them now
+    return Unit(config=config, engine=engine, session_log=session_log, panel=panel, lock=lock)
 
 
 def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configuration.Config:
@@ -116,7 +130,8 @@ def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configur
 
 def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | None = None,
                config_changes: dict | None = None) -> Unit:
-    """The whole kiosk on simulators, in `workdir` (session log, phone link, lock)."""
+    """The whole kiosk on simulators, in `workdir` (session log, phone link, lock); closes
+    what it opened if a part fails."""
     from gpiozero.pins.mock import MockFactory
 
     from hardware.phone.sim import SimulatedPhone
@@ -124,32 +139,40 @@ def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | No
     from kiosk.callcenter.sim import SimulatedCallCenter, load_directory
     from kiosk.paths import asset
     from kiosk.session import DeskEngine
+    from kiosk.session.lock import RuntimeLock
     from kiosk.sessionlog import SessionLog
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     directory = load_directory(asset("demo", "directory.toml"))
-    callcenter = SimulatedCallCenter(directory).start()
-    callcenter.faults.update(latency_s=latency_s)
-    phone = SimulatedPhone(link=workdir / "deskphone", registration_delay_s=0.5).start()
-    config = demo_config(workdir, callcenter.url, phone.port)
-    if config_changes:
-        raw = {s: dict(v) for s, v in config_changes.items()}
-        config = _merge(config, raw)
-    host = directory.users[DEMO_DESK]
-    host_client = XsiClient(config.callcenter.url, host.id, host.password,
-                            timeout=config.callcenter.timeout)
-    session_log = SessionLog(config.log.database, desk=config.desk.id)
-    pin_factory = MockFactory()
-    panel = _panel(config, pin_factory)
-    engine = DeskEngine(config, host_client=host_client, session_log=session_log,
-                        phone_factory=_phone_factory(config), panel=panel, clock=clock,
-                        lock_path=workdir / "kiosk.lock")
+    with contextlib.ExitStack() as opened:
+        lock = RuntimeLock(workdir / "kiosk.lock")
+        opened.callback(lock.release)
+        callcenter = opened.enter_context(SimulatedCallCenter(directory))
+        callcenter.faults.update(latency_s=latency_s)
+        phone = SimulatedPhone(link=workdir / "deskphone", registration_delay_s=0.5).start()
+        opened.callback(phone.close)
+        config = demo_config(workdir, callcenter.url, phone.port)
+        if config_changes:
+            raw = {s: dict(v) for s, v in config_changes.items()}
+            config = _merge(config, raw)
+        host = directory.users[DEMO_DESK]
+        host_client = XsiClient(config.callcenter.url, host.id, host.password,
+                                timeout=config.callcenter.timeout)
+        opened.callback(host_client.session.close)
+        session_log = SessionLog(config.log.database, desk=config.desk.id)
+        opened.callback(session_log.close)
+        pin_factory = MockFactory()
+        panel = _panel(config, pin_factory)
+        opened.callback(panel.close)
+        engine = DeskEngine(config, host_client=host_client, session_log=session_log,
+                            phone_factory=_phone_factory(config), panel=panel, clock=clock)
+        opened.pop_all()
     agents = [DemoAgent(user.id.split("@")[0], user.password, user.name)
               for user in directory.users.values() if user.guest is not None]
     return Unit(config=config, engine=engine, session_log=session_log, panel=panel,
                 pin_factory=pin_factory, callcenter_sim=callcenter, phone_sim=phone,
-                demo_agents=agents)
+                demo_agents=agents, lock=lock)
 
 
 def _merge(config: configuration.Config, changes: dict) -> configuration.Config:

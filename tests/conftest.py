@@ -167,7 +167,8 @@ class Unit:
     simulated phone (pty), gpiozero's MockFactory pins, a real SQLite session log, and the
     engine over them. `clock` is a FakeClock unless `real_clock`."""
 
-    def __init__(self, sim, phone, tmp_path, *, real_clock=False, host=None, **overrides):
+    def __init__(self, sim, phone, tmp_path, *, real_clock=False, host=None,
+                 host_timeout=(1, 1.5), **overrides):
         from gpiozero.pins.mock import MockFactory
 
         from hardware.panel import DeskPanel
@@ -196,7 +197,7 @@ class Unit:
         self.session_log = SessionLog(
             self.log_path, desk="desk12", clock=self.clock.time if self.clock else time.time,
             monotonic=self.clock.monotonic if self.clock else time.monotonic)
-        self.host = XsiClient(sim.url, *(host or DESK12), timeout=(1, 1.5))
+        self.host = XsiClient(sim.url, *(host or DESK12), timeout=host_timeout)
         self.phones = []
 
         def open_phone():
@@ -206,7 +207,7 @@ class Unit:
 
         self.engine = DeskEngine(
             self.config, host_client=self.host, session_log=self.session_log,
-            phone_factory=open_phone, panel=self.panel, clock=self.clock, use_lock=False,
+            phone_factory=open_phone, panel=self.panel, clock=self.clock,
             agent_client_factory=lambda user_id, password: XsiClient(
                 sim.url, user_id, password, timeout=(1, 1.5), retry_deadline_s=3))
         self.snapshots = []
@@ -214,7 +215,7 @@ class Unit:
 
     def start(self):
         self.engine.start()
-        self.engine.run_timers()
+        self.engine.settle()
         # the first heartbeat (the host's view of the desk) has come back: quiet from here on
         assert wait_until(lambda: self.engine.snapshot.connection != "unknown", timeout=10)
         return self
@@ -267,7 +268,7 @@ class Unit:
     def advance(self, seconds):
         """Move the fake clock and let the engine act on it."""
         self.clock.advance(seconds)
-        self.engine.run_timers()
+        self.engine.settle()
 
 
 @pytest.fixture

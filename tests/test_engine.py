@@ -3,6 +3,8 @@ pty, MockFactory pins, a real SQLite session log; policies under a fake clock.""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kiosk.callcenter import XsiClient
@@ -429,7 +431,7 @@ def test_idle_sign_out_and_touch(make_unit):
     unit.advance(300 - 30)
     assert unit.engine.snapshot.warning.kind == "idle"
     unit.engine.touch()
-    unit.engine.run_timers()
+    unit.engine.settle()
     assert unit.engine.snapshot.warning is None
     unit.advance(299)
     assert unit.engine.snapshot.state is State.ACTIVE
@@ -611,3 +613,77 @@ def test_a_wrong_password_costs_the_server_one_failed_login(make_unit):
     assert (outcome.ok, outcome.error) == (False, "invalid_credentials")
     assert unit.sim.inspect()["users"][ZOE[0]]["failed_logins"] == 1
     assert len(unit.sim.traffic.snapshot()) == 1
+
+
+# --- owed clean-ups and the next agent ------------------------------------------------------
+
+
+def test_an_owed_release_never_frees_the_desk_under_the_next_agent(make_unit, sim):
+    """Found against a server that replaces a desk's guest: agent A's owed force release was
+    held in flight while agent B signed in; it landed after B's association and freed the desk
+    under B. Now a sign-in waits for an owed call on the network, and the release is decided
+    on the worker, against the desk as it is."""
+    sim.model.set_modes(occupied="replace")
+    unit = make_unit(host_timeout=(1, 30))  # the host's client waits out the held release
+    assert unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=False).result(10).ok
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)  # the heartbeat finds the server gone: signed out here, the rest owed
+    assert unit.engine.snapshot.state is State.IDLE and unit.desk_guest() == ZOE[0]
+    sim.faults.update(fail_next=0)
+    release = sim.traffic.hold(r"^PUT .*/desk12@demo\.example/services/HotelingHost$")
+    try:
+        unit.clock.advance(5)  # the outbox pays what is owed: the force release goes out
+        assert release.reached.wait(10)
+        signing_in = unit.engine.sign_in("mai", MAI[1])
+        association = r"PUT .*/mai@demo\.example/services/HotelingGuest"
+        seen = wait_until(lambda: any(re.search(association, r["request"])
+                                      for r in sim.traffic.snapshot()), timeout=3)
+        assert not seen  # B's association never goes out while A's release is in flight
+    finally:
+        release.release()
+    assert signing_in.result(15).ok
+    unit.engine.settle()
+    assert unit.desk_guest() == MAI[0]
+    unit.advance(15)  # the next heartbeat: the desk is still B's
+    assert unit.engine.snapshot.state is State.ACTIVE and unit.desk_guest() == MAI[0]
+    assert unit.owed() == []
+
+
+def test_an_owed_release_is_moot_once_the_desk_is_taken_again(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=False).result(10).ok
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)
+    sim.faults.update(fail_next=0)
+    # before the outbox runs, the next agent sits down (the stale guest is released for them)
+    assert unit.engine.sign_in("mai", MAI[1]).result(10).ok
+    assert unit.drain_outbox()
+    assert unit.desk_guest() == MAI[0] and unit.engine.snapshot.state is State.ACTIVE
+    notes = [r["detail"] for r in unit.query(
+        "SELECT detail FROM events WHERE kind = 'outbox_done' ORDER BY id")]
+    assert any("moot" in note and "force_release" in note for note in notes)
+
+
+# --- nothing waits for the network on the worker --------------------------------------------
+
+
+def test_sign_out_during_an_outage_is_not_held_up_by_a_reconnect_attempt(make_unit, sim):
+    """A reconnect attempt held in flight (the network hangs): a Sign out tap is answered
+    while it is still out; the server's share is owed."""
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=True).result(10).ok
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)
+    assert unit.engine.snapshot.state is State.RECONNECTING
+    sim.faults.update(fail_next=0)
+    attempt = sim.traffic.hold(r"^GET .*/zoe@demo\.example/profile$")
+    try:
+        unit.clock.advance(2)  # the reconnect attempt goes out, and hangs
+        assert attempt.reached.wait(10)
+        outcome = unit.engine.sign_out().result(10)
+        assert outcome.ok and unit.engine.snapshot.state is State.IDLE
+        assert attempt.reached.is_set() and not unit.phone_line()  # while still held
+    finally:
+        attempt.release()
+    owed = [r["action"] for r in unit.owed()]
+    assert owed == ["acd_sign_out", "force_release"]

@@ -17,7 +17,7 @@ def test_demo_unit_signs_an_agent_in_and_out(tmp_path):
     before = threading.active_count()
     unit = build_demo(tmp_path)
     try:
-        unit.engine.start().run_timers()
+        unit.engine.start().settle()
         agent = next(a for a in unit.demo_agents if a.user == "zoe")
         assert unit.engine.sign_in(agent.user, agent.password).result(10).ok
         assert unit.phone_sim.snapshot()["line"]["display_name"] == "Zoë Müller"
@@ -56,12 +56,13 @@ def _production_config(tmp_path, sim, phone_port, password=DESK12[1]):
 def test_production_unit_without_gpio_says_so_and_still_works(tmp_path, sim, sim_phone,
                                                                monkeypatch):
     monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
-    unit = build_unit(_production_config(tmp_path, sim, sim_phone.port))
+    unit = build_unit(_production_config(tmp_path, sim, sim_phone.port),
+                      lock_path=tmp_path / "kiosk.lock")
     try:
         assert unit.panel is None  # no GPIO on this machine, and no silent mock either
         events = list(unit.session_log.db.query("SELECT kind FROM events"))
         assert {"kind": "gpio_unavailable"} in events
-        unit.engine.start().run_timers()
+        unit.engine.start().settle()
         assert unit.engine.sign_in("zoe", "zoe-demo-1").result(10).ok
         assert unit.engine.sign_out().result(10).ok
     finally:
@@ -69,9 +70,10 @@ def test_production_unit_without_gpio_says_so_and_still_works(tmp_path, sim, sim
 
 
 def test_production_unit_with_a_missing_phone_is_out_of_order(tmp_path, sim):
-    unit = build_unit(_production_config(tmp_path, sim, str(tmp_path / "no-phone")))
+    unit = build_unit(_production_config(tmp_path, sim, str(tmp_path / "no-phone")),
+                      lock_path=tmp_path / "kiosk.lock")
     try:
-        unit.engine.start().run_timers()
+        unit.engine.start().settle()
         assert unit.engine.snapshot.state is State.OUT_OF_ORDER
         assert unit.engine.snapshot.out_of_order == "phone_missing"
     finally:
@@ -84,4 +86,32 @@ def test_production_unit_needs_the_host_password(tmp_path, sim, monkeypatch):
         "desk": {"id": "desk12", "host_user_id": DESK12[0]},
         "callcenter": {"url": sim.url}, "log": {"database": str(tmp_path / "s.db")}})
     with pytest.raises(ConfigError, match="host_password_file"):
-        build_unit(config)
+        build_unit(config, lock_path=tmp_path / "kiosk.lock")
+
+
+def test_a_unit_that_fails_to_start_closes_what_it_opened(tmp_path, sim, monkeypatch):
+    """The password is missing: the lock taken first is given back (the next start works)."""
+    from kiosk.session.lock import RuntimeLock
+
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    config = configuration.from_dict({
+        "desk": {"id": "desk12", "host_user_id": DESK12[0]},
+        "callcenter": {"url": sim.url}, "log": {"database": str(tmp_path / "s.db")}})
+    with pytest.raises(ConfigError):
+        build_unit(config, lock_path=tmp_path / "kiosk.lock")
+    RuntimeLock(tmp_path / "kiosk.lock").release()  # free again
+
+
+def test_a_second_unit_on_the_same_lock_refuses_to_start(tmp_path, sim, sim_phone,
+                                                          monkeypatch):
+    from kiosk.errors import AlreadyRunning
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    config = _production_config(tmp_path, sim, sim_phone.port)
+    first = build_unit(config, lock_path=tmp_path / "kiosk.lock")
+    try:
+        with pytest.raises(AlreadyRunning):
+            build_unit(config, lock_path=tmp_path / "kiosk.lock")
+    finally:
+        first.close()
+    build_unit(config, lock_path=tmp_path / "kiosk.lock").close()

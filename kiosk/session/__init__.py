@@ -12,7 +12,9 @@ _WHERE = {
     "SystemClock": "kiosk.session.clock",
     "Agent": "kiosk.session.model", "Outcome": "kiosk.session.model",
     "Snapshot": "kiosk.session.model", "State": "kiosk.session.model",
-    "StepProgress": "kiosk.session.model", "Warning": "kiosk.session.model",
+    "StepProgress": "kiosk.session.model", "PolicyWarning": "kiosk.session.model",
+    "PhoneStatus": "kiosk.session.model", "Connection": "kiosk.session.model",
+    "Light": "kiosk.session.model",
 }
 
 __all__ = sorted(_WHERE)

@@ -12,6 +12,12 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    #: False for a clock that moves only when told to: the engine then waits for
+    #: `when_advanced` instead of sleeping until a deadline.
+    moves_by_itself: bool
+    #: Called after the clock moves by itself out of turn (a fake clock's `advance`).
+    when_advanced: list[Callable[[], None]]
+
     def monotonic(self) -> float: ...
 
     def time(self) -> float: ...
@@ -23,6 +29,11 @@ class Clock(Protocol):
 
 class SystemClock:
     """The real clocks."""
+
+    moves_by_itself = True
+
+    def __init__(self):
+        self.when_advanced: list[Callable[[], None]] = []  # never called: time just passes
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -40,6 +51,8 @@ class FakeClock:
     `when_advanced` callbacks run after each advance (the engine uses one to re-check its
     timers at once).
     """
+
+    moves_by_itself = False
 
     def __init__(self, start: datetime | None = None, monotonic: float = 1000.0):
         self._now = start or datetime(2026, 11, 27, 9, 0).astimezone()

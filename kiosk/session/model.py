@@ -19,6 +19,36 @@ class State(StrEnum):
     OUT_OF_ORDER = "out_of_order"
 
 
+class PhoneStatus(StrEnum):
+    UNKNOWN = "unknown"
+    OK = "ok"
+    MISSING = "missing"  # unplugged, or never there
+    SILENT = "silent"  # there, but not answering
+    REBOOTING = "rebooting"  # power-cycled through the relay, waiting for +HDBOOT
+
+    @property
+    def out_of_order(self) -> bool:
+        return self in (PhoneStatus.MISSING, PhoneStatus.SILENT, PhoneStatus.REBOOTING)
+
+
+class Connection(StrEnum):
+    """The Call Center as the kiosk last found it."""
+
+    UNKNOWN = "unknown"
+    OK = "ok"
+    LOST = "lost"
+
+
+class Light(StrEnum):
+    """The desk's status light (`hardware.panel.DeskPanel` patterns)."""
+
+    FREE = "free"
+    BUSY = "busy"
+    WORKING = "working"
+    ATTENTION = "attention"
+    FAULT = "fault"
+
+
 #: The sign-in saga's steps, in order (the order of undo is the reverse).
 STEPS = ("normalise", "authenticate", "associate", "phone", "queues", "commit")
 
@@ -49,7 +79,7 @@ class Agent:
 
 
 @dataclass(frozen=True)
-class Warning:
+class PolicyWarning:
     """A policy sign-out is coming: `kind` is limit, end_of_day or idle."""
 
     kind: str
@@ -65,10 +95,10 @@ class Snapshot:
     state: State = State.IDLE
     agent: Agent | None = None
     steps: tuple[StepProgress, ...] = ()
-    warning: Warning | None = None
+    warning: PolicyWarning | None = None
     auto_sign_out_in_s: float | None = None
-    connection: str = "unknown"  # ok, lost, unknown
-    phone: str = "unknown"  # ok, missing, silent, rebooting, unknown
+    connection: Connection = Connection.UNKNOWN
+    phone: PhoneStatus = PhoneStatus.UNKNOWN
     off_hook: bool = False
     error: str | None = None  # the last error, as a code
     throttle_wait_s: float | None = None
@@ -79,6 +109,20 @@ class Snapshot:
     log_problem: str | None = None  # the session log cannot be written (shown to facilities)
     language: str = "en"
     stay_signed_in_default: bool = True
+
+
+def light_for(snapshot: Snapshot) -> Light:
+    """The status light for a snapshot: a pure function of the state."""
+    state = snapshot.state
+    if state is State.OUT_OF_ORDER:
+        return Light.FAULT
+    if state in (State.SIGNING_IN, State.SIGNING_OUT):
+        return Light.WORKING
+    if snapshot.warning is not None or state is State.RECONNECTING:
+        return Light.ATTENTION
+    if state is State.ACTIVE:
+        return Light.BUSY
+    return Light.FREE
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,39 @@
   kiosk stops well below BroadWorks' own account lockout;
 - `deadlines`: when the association limit and the end of the day sign the agent out;
 - `Idle`: no touch and no hook activity for too long;
-- `next_warning`: which policy sign-out comes first, and whether its warning is due.
+- `decide`: what the policies say now (warn, sign out, wait for the hang-up, or nothing);
+- `Backoff`: the doubling wait between tries (reconnecting, paying what the outbox owes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+
+
+@dataclass
+class Backoff:
+    """A wait that doubles on every try, from `first` up to `longest`; `reset()` after a
+    success. `fresh()` gives an independent copy of a template."""
+
+    first: float
+    longest: float
+    current: float = 0.0
+
+    def __post_init__(self):
+        self.current = self.current or self.first
+
+    def fresh(self) -> Backoff:
+        return Backoff(self.first, self.longest)
+
+    def next(self) -> float:
+        """The wait before the next try; the one after it is twice as long."""
+        wait = self.current
+        self.current = min(self.current * 2, self.longest)
+        return wait
+
+    def reset(self) -> None:
+        self.current = self.first
 
 
 @dataclass
@@ -112,3 +138,28 @@ def next_deadline(candidates: list[Deadline | None]) -> Deadline | None:
 
 def warning_due(deadline: Deadline | None, now: float, warn_before_s: float) -> bool:
     return deadline is not None and now >= deadline.at - warn_before_s
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the policies say now: `action` is `none`, `warn`, `wait` (a sign-out is due but
+    the agent is on a call) or `sign_out`; `deadline` the policy in question; `seconds_left`
+    until it; `auto_sign_out_in_s` until the next fixed deadline (limit or end of day)."""
+
+    action: str
+    deadline: Deadline | None = None
+    seconds_left: float = 0.0
+    auto_sign_out_in_s: float | None = None
+
+
+def decide(*, now: float, deadlines: list[Deadline], idle: Idle, off_hook: bool,
+           warn_before_s: float) -> Decision:
+    """The policies' verdict at `now`. Pure: the engine acts on it."""
+    deadline = next_deadline([*deadlines, idle.deadline()])
+    fixed = next_deadline(list(deadlines))
+    auto = None if fixed is None else max(0.0, fixed.at - now)
+    if deadline is not None and now >= deadline.at:
+        return Decision("wait" if off_hook else "sign_out", deadline, 0.0, auto)
+    if warning_due(deadline, now, warn_before_s):
+        return Decision("warn", deadline, max(0.0, deadline.at - now), auto)
+    return Decision("none", deadline, 0.0 if deadline is None else deadline.at - now, auto)

@@ -1,0 +1,206 @@
+"""The engine's one worker thread: commands, timers and I/O results, handled one at a time.
+
+```python
+worker = Worker(clock).start()
+future = worker.submit(lambda: decide_something())        # from any thread
+timer = worker.call_at(clock.monotonic() + 5, on_deadline)  # on the worker, at that time
+worker.call_every(15, heartbeat)                           # again and again
+worker.offload(lambda: client.hoteling_guest(),            # I/O on the pool ...
+               lambda result: use(result))                 # ... its Result back on the worker
+worker.settle()                                            # wait for everything due to run
+```
+
+The loop sleeps until the next command or the next timer's deadline, never polling. Every
+callback runs on the worker, so the code it calls needs no locks; `offload` is the only way to
+wait for the network or the serial line without holding the worker up: the pool thread does
+the I/O and nothing else (it reads no engine state), and the result (`Result.value` or
+`Result.error`) comes back to the worker through the queue.
+
+With a `FakeClock`, timers fire when the clock is advanced (`clock.when_advanced`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.session.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an offloaded call came to: its value, or the exception it raised."""
+
+    value: Any = None
+    error: BaseException | None = None
+
+
+class Timer:
+    """A scheduled callback; `cancel()` stops it (and every later run of a repeating one)."""
+
+    def __init__(self, at: float, fn: Callable[[], object], every: float | None):
+        self.at = at
+        self.fn = fn
+        self.every = every
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+_STOP = object()
+
+
+class Worker:
+    def __init__(self, clock: Clock, *, io_threads: int = 3, name: str = "desk-engine"):
+        self.clock = clock
+        self.name = name
+        self._queue: queue.Queue = queue.Queue()
+        self._timers: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._pool = ThreadPoolExecutor(max_workers=io_threads,
+                                        thread_name_prefix=f"{name}-io")
+        self._thread: threading.Thread | None = None
+        self._pending: set[Future] = set()
+        self._stopped = False
+        clock.when_advanced.append(self.wake)
+
+    # --- any thread -------------------------------------------------------------------------
+
+    def start(self) -> Worker:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+        return self
+
+    def submit(self, fn: Callable[[], object]) -> Future:
+        """Run `fn` on the worker; its return value (or exception) arrives in the Future."""
+        future: Future = Future()
+        self._queue.put((fn, future))
+        return future
+
+    def wake(self) -> None:
+        """Look at the timers again now (the clock moved)."""
+        self._queue.put(None)
+
+    def settle(self, timeout: float = 30, *, io: bool = True) -> None:
+        """Block until the worker has handled every command queued before this call and run
+        every timer already due; with `io`, also until every offloaded call has come back
+        and its result has been handled (the engine is quiet)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.submit(lambda: None).result(max(0.0, deadline - time.monotonic()))
+            pending = [f for f in list(self._pending) if not f.done()] if io else []
+            if not pending:
+                return
+            done, _ = futures.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+            if not done:
+                raise TimeoutError("the engine's I/O did not come back in time")
+
+    def on_worker(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._queue.put(_STOP)
+        if self._thread is not None and not self.on_worker():
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.wake in self.clock.when_advanced:
+            self.clock.when_advanced.remove(self.wake)
+
+    # --- on the worker ----------------------------------------------------------------------
+
+    def call_at(self, at: float, fn: Callable[[], object]) -> Timer:
+        """Run `fn` on the worker once the monotonic clock reaches `at`."""
+        return self._add(Timer(at, fn, None))
+
+    def call_every(self, interval: float, fn: Callable[[], object], *,
+                   first: float | None = None) -> Timer:
+        """Run `fn` every `interval` seconds (first at `first`, default: now)."""
+        at = self.clock.monotonic() if first is None else first
+        return self._add(Timer(at, fn, interval))
+
+    def offload(self, io: Callable[[], object], then: Callable[[Result], object]) -> Future:
+        """Run `io` on the I/O pool, then `then(Result)` on the worker. `io` must not touch
+        engine state: it only talks to the network, the serial line or the disk."""
+        def run() -> None:
+            try:
+                result = Result(value=io())
+            except BaseException as exc:  # handed to the worker, which decides
+                result = Result(error=exc)
+            if not self._stopped:
+                self.submit(lambda: then(result))
+        return self._track(self._pool.submit(run))
+
+    def in_background(self, io: Callable[[], object]) -> Future:
+        """Run `io` on the I/O pool where nobody needs its result on the worker."""
+        return self._track(self._pool.submit(io))
+
+    def _track(self, future: Future) -> Future:
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        return future
+
+    def _add(self, timer: Timer) -> Timer:
+        heapq.heappush(self._timers, (timer.at, next(self._order), timer))
+        if not self.on_worker():
+            self.wake()
+        return timer
+
+    def _run(self) -> None:
+        while True:
+            self._run_due_timers()
+            try:
+                job = self._queue.get(timeout=self._sleep_for())
+            except queue.Empty:
+                continue
+            if job is _STOP:
+                return
+            if job is None:
+                continue
+            fn, future = job
+            try:
+                result = fn()
+            except BaseException as exc:
+                log.exception("engine command failed")
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            self._run_due_timers()
+
+    def _sleep_for(self) -> float | None:
+        """Until the next timer is due; None (until a command) with nothing scheduled or a
+        clock that moves only when told to."""
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers or not self.clock.moves_by_itself:
+            return None
+        return max(0.0, self._timers[0][0] - self.clock.monotonic())
+
+    def _run_due_timers(self) -> None:
+        now = self.clock.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if timer.cancelled:
+                continue
+            if timer.every is not None:
+                timer.at = max(timer.at + timer.every, now)
+                heapq.heappush(self._timers, (timer.at, next(self._order), timer))
+            try:
+                timer.fn()
+            except Exception:
+                log.exception("engine timer failed")
