@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-SYSTEMD = Path(__file__).resolve().parent.parent / "systemd"
+SYSTEMD = Path(__file__).resolve().parents[2] / "systemd"
 
 
 def main() -> None:

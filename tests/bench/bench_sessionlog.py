@@ -28,7 +28,7 @@ DESKS = 400
 REASONS = ("agent", "agent", "agent", "end_of_day", "idle", "limit", "button", "evicted",
            "connection_lost")
 CACHE = Path(tempfile.gettempdir()) / "hotdesk-bench" / f"sessions-{SESSIONS}-v1.db"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _generate(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Run every benchmark module (`bench/bench_*.py`), or those named: `python -m bench callcenter`."""
+"""Run every benchmark module (`tests/bench/bench_*.py`), or those named:
+`python -m tests.bench callcenter`. pytest never collects them (not named `test_*`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pkgutil
 import sys
 import time
 
-import bench
+from tests import bench
 
 
 def main(names: list[str]) -> int:
@@ -20,7 +21,7 @@ def main(names: list[str]) -> int:
         print(f"== {name}", flush=True)
         started = time.perf_counter()
         try:
-            importlib.import_module(f"bench.{name}").main()
+            importlib.import_module(f"tests.bench.{name}").main()
         except Exception as exc:  # a broken benchmark must not hide the others' figures
             failed += 1
             print(f"   FAILED: {type(exc).__name__}: {exc}")

@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = 3
 
 
 def _probe(mode: str) -> dict:
     env = {**os.environ, "KIVY_NO_CONSOLELOG": "1"}
-    out = subprocess.run([sys.executable, "-m", "bench.ui_probe", mode, repr(time.time())],
+    out = subprocess.run([sys.executable, "-m", "tests.bench.ui_probe", mode, repr(time.time())],
                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120,
                          check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
