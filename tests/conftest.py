@@ -41,6 +41,62 @@ DESK14 = ("desk14@demo.example", "desk14-host")
 ADMIN = ("admin@demo.example", "admin-demo-1")
 
 
+# --- one unit's configuration, shared by every suite that needs a whole unit ----------------
+
+
+def unit_settings(tmp_path: Path, *, url: str, host=None, **overrides) -> dict:
+    """Desk 12's configuration as sections of keys: the simulator at `url`, the session log in
+    `tmp_path`. `overrides` are `section__key=value` (`phone__port="…"`)."""
+    raw = {"desk": {"id": "desk12", "host_user_id": (host or DESK12)[0]},
+           "callcenter": {"url": url, "default_domain": "demo.example",
+                          "connect_timeout_s": 1, "read_timeout_s": 2},
+           "signin": {"languages": ["en", "fr", "zh_CN", "ar"]},
+           "log": {"database": str(tmp_path / "sessions.db")}}
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        raw.setdefault(section, {})[key] = value
+    return raw
+
+
+def host_password_file(tmp_path: Path, password: str | None = None) -> Path:
+    """The desk host's password in a private file (mode 600), as `install.sh` leaves it."""
+    secret = tmp_path / "host-password"
+    secret.write_text((DESK12[1] if password is None else password) + "\n")
+    secret.chmod(0o600)
+    return secret
+
+
+def toml_text(raw: dict) -> str:
+    """Sections of strings, numbers, booleans and lists as TOML."""
+    import json
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, Path):
+            v = str(v)
+        return json.dumps(v, ensure_ascii=False)  # strings, numbers, lists of them
+
+    return "".join(f"[{section}]\n" + "".join(f"{k} = {value(v)}\n" for k, v in body.items())
+                   for section, body in raw.items())
+
+
+@pytest.fixture
+def unit_config(tmp_path, sim):
+    """Write desk 12's configuration (the simulator by default, a private host password) to
+    `kiosk.toml` and return its path: `unit_config(url=…, host_password=…, section__key=…)`."""
+
+    def write(url=None, host_password=None, **overrides) -> Path:
+        secret = host_password_file(tmp_path, host_password)
+        raw = unit_settings(tmp_path, url=url or sim.url, desk__host_password_file=str(secret),
+                            **overrides)
+        path = tmp_path / "kiosk.toml"
+        path.write_text(toml_text(raw), encoding="utf-8")
+        return path
+
+    return write
+
+
 @pytest.fixture
 def directory():
     from kiosk.callcenter.sim import load_directory
@@ -179,15 +235,8 @@ class Unit:
         from kiosk.sessionlog import SessionLog
 
         self.sim, self.sim_phone = sim, phone
-        raw = {"desk": {"id": "desk12", "host_user_id": (host or DESK12)[0]},
-               "callcenter": {"url": sim.url, "default_domain": "demo.example",
-                              "connect_timeout_s": 1, "read_timeout_s": 1.5},
-               "signin": {"languages": ["en", "fr", "zh_CN", "ar"]},
-               "log": {"database": str(tmp_path / "sessions.db")}}
-        for dotted, value in overrides.items():
-            section, key = dotted.split("__")
-            raw.setdefault(section, {})[key] = value
-        self.config = from_dict(raw)
+        self.config = from_dict(unit_settings(tmp_path, url=sim.url, host=host,
+                                              callcenter__read_timeout_s=1.5, **overrides))
         self.clock = None if real_clock else FakeClock()
         self.factory = MockFactory()
         self.panel = DeskPanel(hook=24, hold_s=0.5, pin_factory=self.factory)

@@ -7,37 +7,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from tests.conftest import DESK12, ROOT, ZOE
-
-
-@pytest.fixture
-def unit_config(tmp_path, sim):
-    """A configuration for desk 12 pointing at the simulator, with a private host password."""
-
-    def write(url=None, host_password=DESK12[1], ca_bundle=""):
-        secret = tmp_path / "host-password"
-        secret.write_text(host_password + "\n")
-        secret.chmod(0o600)
-        path = tmp_path / "kiosk.toml"
-        path.write_text(f"""
-[desk]
-id = "desk12"
-host_user_id = "{DESK12[0]}"
-host_password_file = "{secret}"
-[callcenter]
-url = "{url or sim.url}"
-ca_bundle = "{ca_bundle}"
-default_domain = "demo.example"
-connect_timeout_s = 1
-read_timeout_s = 2
-[log]
-database = "{tmp_path / 'sessions.db'}"
-""")
-        return path
-
-    return write
 
 
 def kiosk(*args, stdin=None):
@@ -90,7 +60,7 @@ def test_whoami_untrusted_tls_names_tls(unit_config, tls_sim):
 
 
 def test_whoami_trusted_tls(unit_config, tls_sim):
-    config = unit_config(url=tls_sim.url, ca_bundle=tls_sim.ca_path)
+    config = unit_config(url=tls_sim.url, callcenter__ca_bundle=str(tls_sim.ca_path))
     result = kiosk("callcenter", "whoami", "--config", str(config), "--user", "zoe",
                    "--password-stdin", "--json", stdin=ZOE[1] + "\n")
     assert result.returncode == 0, result.stderr

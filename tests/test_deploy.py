@@ -16,7 +16,7 @@ from gpiozero.pins.mock import MockFactory
 
 from kiosk.doctor import Doctor
 from kiosk.sdnotify import Notifier
-from tests.conftest import DESK12, ROOT
+from tests.conftest import ROOT
 
 SYSTEMD = ROOT / "systemd"
 UNITS = ["hotdesk-kiosk.service", "hotdesk-retention.service", "hotdesk-retention.timer"]
@@ -189,39 +189,20 @@ def test_installed_example_configuration_passes_config_check(tmp_path):
 
 
 @pytest.fixture
-def unit_files(tmp_path, tls_sim, sim_phone):
+def unit_files(tmp_path, tls_sim, sim_phone, unit_config):
     """A unit's configuration against the simulators: HTTPS Call Center with its CA, the
     simulated phone, a state folder, a private host password, a fake DRM device."""
-    secret = tmp_path / "host-password"
-    secret.write_text(DESK12[1])
-    secret.chmod(0o600)
     dri = tmp_path / "dri"
     dri.mkdir()
     (dri / "card0").write_text("")
 
-    def write(**changes):
-        values = {"url": tls_sim.url, "ca": str(tls_sim.ca_path), "port": sim_phone.port,
-                  "database": str(tmp_path / "state" / "sessions.db"), "secret": str(secret)}
-        values.update(changes)
-        path = tmp_path / "kiosk.toml"
-        path.write_text(f"""
-[desk]
-id = "desk12"
-host_user_id = "{DESK12[0]}"
-host_password_file = "{values['secret']}"
-[callcenter]
-url = "{values['url']}"
-ca_bundle = "{values['ca']}"
-connect_timeout_s = 2
-read_timeout_s = 3
-[signin]
-languages = ["en", "fr", "ar"]
-[phone]
-port = "{values['port']}"
-[log]
-database = "{values['database']}"
-""")
-        return path
+    def write(url=None, ca=None, database=None, host_password=None):
+        return unit_config(
+            url=url or tls_sim.url, host_password=host_password,
+            callcenter__ca_bundle=str(tls_sim.ca_path) if ca is None else ca,
+            callcenter__connect_timeout_s=2, callcenter__read_timeout_s=3,
+            signin__languages=["en", "fr", "ar"], phone__port=sim_phone.port,
+            log__database=database or str(tmp_path / "state" / "sessions.db"))
 
     write.dri = dri
     write.tmp = tmp_path
@@ -257,8 +238,7 @@ def test_doctor_untrusted_tls(unit_files):
 
 
 def test_doctor_wrong_host_password(unit_files):
-    (unit_files.tmp / "host-password").write_text("not-the-password")
-    check = doctor(unit_files)["desk host"]
+    check = doctor(unit_files, host_password="not-the-password")["desk host"]
     assert not check.ok and "password refused" in check.detail
     assert "host-password" in check.advice
 

@@ -10,7 +10,7 @@ from kiosk import config as configuration
 from kiosk.errors import ConfigError
 from kiosk.session import State
 from kiosk.wiring import build_demo, build_unit
-from tests.conftest import DESK12, wait_until
+from tests.conftest import DESK12, host_password_file, unit_settings, wait_until
 
 
 def test_demo_unit_signs_an_agent_in_and_out(tmp_path):
@@ -40,17 +40,10 @@ def test_demo_agents_are_listed_for_the_banner(tmp_path):
         unit.close()
 
 
-def _production_config(tmp_path, sim, phone_port, password=DESK12[1]):
-    secret = tmp_path / "host-password"
-    secret.write_text(password)
-    secret.chmod(0o600)
-    return configuration.from_dict({
-        "desk": {"id": "desk12", "host_user_id": DESK12[0],
-                 "host_password_file": str(secret)},
-        "callcenter": {"url": sim.url, "default_domain": "demo.example"},
-        "phone": {"port": phone_port},
-        "log": {"database": str(tmp_path / "sessions.db")},
-    })
+def _production_config(tmp_path, sim, phone_port):
+    secret = host_password_file(tmp_path)
+    return configuration.from_dict(unit_settings(
+        tmp_path, url=sim.url, desk__host_password_file=str(secret), phone__port=phone_port))
 
 
 def test_production_unit_without_gpio_says_so_and_still_works(tmp_path, sim, sim_phone,
