@@ -687,3 +687,50 @@ def test_sign_out_during_an_outage_is_not_held_up_by_a_reconnect_attempt(make_un
         attempt.release()
     owed = [r["action"] for r in unit.owed()]
     assert owed == ["acd_sign_out", "force_release"]
+
+
+# --- supervisors, and the state the server has ----------------------------------------------
+
+SAM = ("sam@demo.example", "sam-demo-1")
+
+
+def test_a_supervisor_hot_desks_without_queues(make_unit, sim):
+    """No Call Center agent service: the ACD PUT says 'Service not assigned' (found by the
+    queues step at no extra round trip); the step is not applicable, not failed."""
+    unit = make_unit()
+    outcome = unit.engine.sign_in("sam", SAM[1]).result(10)
+    assert outcome.ok, outcome
+    snap = unit.engine.snapshot
+    assert snap.state is State.ACTIVE and snap.agent.role == "supervisor"
+    assert snap.agent.acd_state is None
+    assert {s.name: s.status for s in snap.steps}["queues"] == "skipped"
+    assert unit.desk_guest() == SAM[0] and unit.phone_line()["user_id"] == SAM[0]
+    assert unit.engine.set_acd_state("Available").result(10).error == "not_an_agent"
+    (row,) = unit.query("SELECT role, status FROM sessions")
+    assert row == {"role": "supervisor", "status": "active"}
+    unit.advance(15)  # the heartbeat does not ask for an ACD state a supervisor has not got
+    assert unit.engine.snapshot.state is State.ACTIVE
+    assert unit.engine.sign_out().result(10).ok
+    assert unit.desk_guest() is None and unit.phone_line() is None and unit.owed() == []
+    (row,) = unit.query("SELECT role, end_reason, acd_state_at_end FROM sessions")
+    assert row == {"role": "supervisor", "end_reason": "agent", "acd_state_at_end": None}
+
+
+def test_an_agent_is_recorded_as_an_agent(make_unit):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert unit.engine.snapshot.agent.role == "agent"
+    (row,) = unit.query("SELECT role FROM sessions")
+    assert row["role"] == "agent"
+
+
+def test_a_state_set_by_a_supervisor_shows_within_a_heartbeat(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert unit.engine.snapshot.agent.acd_state == "Available"
+    sim.model.supervisor_sets(ZOE[0], "Unavailable", "20")
+    unit.advance(15)
+    agent = unit.engine.snapshot.agent
+    assert (agent.acd_state, agent.unavailable_code) == ("Unavailable", "20")
+    kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
+    assert "acd_state_seen" in kinds

@@ -36,9 +36,26 @@ def test_migrations_from_empty_and_rerun(db_path):
     SessionLog(db_path, desk="desk12").close()
     conn = sqlite3.connect(db_path)
     applied = conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_sessions_events_outbox",)]
+    assert applied == [("m001_sessions_events_outbox",), ("m002_sessions_role",)]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "events", "outbox"} <= tables
+
+
+def test_a_log_from_before_roles_gains_the_column_and_keeps_its_rows(db_path):
+    from sqlite_utils import Database
+
+    from kiosk.sessionlog.schema import migrations
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    old = Database(db_path)
+    migrations.apply(old, stop_before="m002_sessions_role")
+    old["sessions"].insert({"desk": "desk12", "agent": "zoe@demo.example", "status": "ended",
+                            "started": "2026-11-01T08:00:00.000Z"})
+    old.close()
+    SessionLog(db_path, desk="desk12").close()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("SELECT agent, role FROM sessions").fetchall() == [
+        ("zoe@demo.example", None)]
 
 
 def test_pragmas_wal_and_synchronous_full(log):

@@ -78,6 +78,14 @@ def test_systemd_ready_after_first_frame_and_watchdog_from_the_ui_clock(ui):
     assert "STATUS=desk free" in data["statuses"]
 
 
+def test_a_supervisor_sees_no_acd_buttons(ui):
+    data = scenario(ui, "supervisor_without_acd")
+    assert data["name"] == "Sam Supervisor"
+    assert data["acd_opacity"] == 0 and data["acd_disabled"] and data["acd_height"] == 0
+    assert data["acd_text"] == ""
+    assert data["queues_row"] == "Not applicable"
+
+
 def test_escape_and_window_close_do_not_exit_in_kiosk_mode(ui):
     data = scenario(ui, "escape_and_close_do_not_exit")
     assert data["still_running"] and data["close_refused"]

@@ -279,6 +279,22 @@ class Scenarios(Driver):
                                if b.language == "en"))
         return {"problems": problems, "visited": visited}
 
+    def supervisor_without_acd(self):
+        """A supervisor signed in: no ACD buttons (not merely greyed), no state line; the
+        progress row of the queues says it does not apply."""
+        self._signed_in("sam", "sam-demo-1")
+        screen = lambda: self.app.screens["signedin"]  # noqa: E731
+        data = self._on_ui(lambda: {
+            "name": screen().agent_name, "acd_opacity": screen().ids.acd.opacity,
+            "acd_disabled": screen().ids.acd.disabled, "acd_height": screen().ids.acd.height,
+            "acd_text": screen().acd_text})
+        self._on_ui(lambda: self.app.screens["progress"].show(self.app.snapshot))
+        data["queues_row"] = self._on_ui(lambda: [
+            row.seconds for row in reversed(self.app.screens["progress"].ids.steps.children)][4])
+        data["screenshot"] = self._shot("signedin-supervisor")
+        self._sign_out()
+        return data
+
     def escape_and_close_do_not_exit(self):
         self._on_ui(lambda: Window.dispatch("on_key_down", 27, 9, None, []))
         self._on_ui(lambda: Window.dispatch("on_keyboard", 27, 9, None, []))
@@ -306,7 +322,7 @@ class Scenarios(Driver):
             for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french",
                          "evicted_notice", "reconnecting_banner", "warning_countdown_and_extend",
                          "every_language", "legible_everywhere",
-                         "responsive_while_the_server_is_slow",
+                         "responsive_while_the_server_is_slow", "supervisor_without_acd",
                          "escape_and_close_do_not_exit"):
                 self.scenario(name, getattr(self, name))
         finally:

@@ -53,12 +53,12 @@ def clean(call: Callable[[], object]) -> str:
     return "done"
 
 
-def sign_out_agent(client: XsiClient) -> list[str]:
-    """With the agent's credentials: ACD `Sign-Out`, then clear the association. Returns the
-    steps still owed (I/O only: run it on the pool)."""
-    return [step for step, call in (("queues", lambda: client.set_acd_state("Sign-Out")),
-                                    ("associate", client.clear_association))
-            if clean(call) == "owed"]
+def sign_out_agent(client: XsiClient, *, queues: bool = True) -> list[str]:
+    """With the agent's credentials: ACD `Sign-Out` (an agent's, not a supervisor's), then
+    clear the association. Returns the steps still owed (I/O only: run it on the pool)."""
+    calls = [("queues", lambda: client.set_acd_state("Sign-Out"))] if queues else []
+    calls.append(("associate", client.clear_association))
+    return [step for step, call in calls if clean(call) == "owed"]
 
 
 class ServerCleanup:

@@ -119,7 +119,7 @@ class DeskEngine:
         self.watch = watch = DeskWatch(config, self.worker, self.clock, host_client=host_client,
                                        phone=link, session=lambda: self._session,
                                        busy=lambda: self._busy_state is not None)
-        watch.when_guest = self._check_still_ours
+        watch.when_guest = self._seen
         watch.when_host = self._host_seen
         watch.when_lost = self._connection_lost
         watch.when_rejected = lambda session: self._evicted("credentials_rejected")
@@ -404,8 +404,9 @@ class DeskEngine:
             server_side = "outbox"  # the network is down: do not wait for it
         server_job = None
         if server_side == "agent":
-            client = session.client
-            server_job = self.worker.in_background(lambda: server.sign_out_agent(client))
+            client, agent = session.client, session.role == "agent"
+            server_job = self.worker.in_background(
+                lambda: server.sign_out_agent(client, queues=agent))
         phone_ok = True
         try:
             self.phone_link.release(force=force_phone)
@@ -418,10 +419,10 @@ class DeskEngine:
         owed: list[str] = []
         if server_job is not None:
             owed = server_job.result()
-            if "queues" not in owed:
+            if "queues" not in owed and session.role == "agent":
                 acd_at_end = "Sign-Out"
         elif server_side == "outbox":
-            owed = ["queues", "associate"]
+            owed = ["queues", "associate"] if session.role == "agent" else ["associate"]
         self.cleanup.owe(owed, session.user_id, session.log_id)
         if session.log_id is not None:
             self._logged(self.session_log.end_session, session.log_id, reason,
@@ -454,7 +455,7 @@ class DeskEngine:
     def _fetch_unavailable_codes(self, session: Session) -> None:
         """The reasons an agent may give for Unavailable, for the ACD buttons (background)."""
         group = session.profile.group_id
-        if not group:
+        if not group or session.role != "agent":
             return
         client = session.client
 
@@ -475,6 +476,8 @@ class DeskEngine:
             return Outcome(False, "not_signed_in")
         if state not in ACD_STATES:
             return Outcome(False, "rejected", f"unknown ACD state {state}")
+        if session.role != "agent":
+            return Outcome(False, "not_an_agent", "a supervisor has no ACD state")
         session.idle.activity(self.clock.monotonic())
         code = code if state == "Unavailable" else None
         try:
@@ -559,6 +562,20 @@ class DeskEngine:
                                       if host.enforce_association_limit else None)
         lost = isinstance(error, NETWORK_ERRORS)
         self._publish(connection=Connection.LOST if lost else Connection.OK)
+
+    def _seen(self, session: Session, guest: codec.HotelingGuest,
+              call_center: codec.CallCenter | None) -> None:
+        """The heartbeat's answer: the agent's seat, and (agents) their ACD state, whoever
+        changed it: a supervisor, the wrap-up timer, an ACD key on the phone."""
+        if not self._check_still_ours(session, guest) or call_center is None:
+            return
+        state, code = call_center.agent_acd_state, call_center.agent_unavailable_code
+        if state == "Sign-In":
+            return  # transitional
+        if (state, code) != (session.acd_state, session.unavailable_code):
+            session.acd_state, session.unavailable_code = state, code
+            self._record("acd_state_seen", session.log_id, state=state, unavailable_code=code)
+            self._publish()
 
     def _check_still_ours(self, session: Session, guest: codec.HotelingGuest) -> bool:
         if guest.host_user_id == self.config.desk.host_user_id:

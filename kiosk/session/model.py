@@ -56,7 +56,7 @@ STEPS = ("normalise", "authenticate", "associate", "phone", "queues", "commit")
 @dataclass(frozen=True)
 class StepProgress:
     name: str
-    status: str = "pending"  # pending, running, done, failed, undone
+    status: str = "pending"  # pending, running, done, failed, undone, skipped (not applicable)
     seconds: float | None = None
 
 
@@ -72,6 +72,7 @@ class Agent:
     since: str  # UTC ISO 8601
     acd_state: str | None = None
     unavailable_code: str | None = None
+    role: str = "agent"  # or "supervisor": no Call Center agent service, no queues, no ACD
 
     @property
     def display_name(self) -> str:

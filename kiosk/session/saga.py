@@ -79,6 +79,7 @@ class Session:
     unavailable_code: str | None = None
     pending_policy: policies.Deadline | None = None  # reached while off hook
     reconnecting: bool = False
+    role: str = "agent"  # or "supervisor"
 
     def agent(self) -> Agent:
         return Agent(
@@ -86,7 +87,7 @@ class Session:
             last_name=self.profile.last_name or "", number=self.profile.number or "",
             extension=self.profile.extension or "", language=self.language,
             stay_signed_in=self.stay_signed_in, since=self.since, acd_state=self.acd_state,
-            unavailable_code=self.unavailable_code)
+            unavailable_code=self.unavailable_code, role=self.role)
 
 
 class SignInSaga:
@@ -218,7 +219,9 @@ class SignInSaga:
                             agent_name=profile.display_name)
             line = GuestLine(user_id, profile.display_name or user_id,
                              dial(profile.number), dial(profile.extension))
-            self._phone_and_queues(client, line, language, log_id, done)
+            role = self._phone_and_queues(client, line, language, log_id, done)
+            if log_id is not None:
+                self.logged(self.session_log.update_session, log_id, role=role)
             with self._step("commit", log_id):
                 if log_id is not None:
                     self.logged(self.session_log.activate, log_id)
@@ -238,8 +241,8 @@ class SignInSaga:
                 started_mono=now, started_local=self.clock.now(),
                 limit_hours=self.limit_hours(), end_of_day=config.session.end_of_day,
                 allow_extend=config.session.allow_extend),
-            idle=policies.Idle(config.session.idle_sign_out_min, now),
-            acd_state=config.callcenter.initial_acd_state)
+            idle=policies.Idle(config.session.idle_sign_out_min, now), role=role,
+            acd_state=config.callcenter.initial_acd_state if role == "agent" else None)
 
     def _associate(self, client: XsiClient) -> None:
         host_id = self.config.desk.host_user_id
@@ -270,8 +273,10 @@ class SignInSaga:
             return None
 
     def _phone_and_queues(self, client: XsiClient, line: GuestLine, language: str,
-                          log_id: int | None, done: list[str]) -> None:
-        """Steps 4 and 5 overlap: the ACD PUT goes out while the phone is provisioned."""
+                          log_id: int | None, done: list[str]) -> str:
+        """Steps 4 and 5 overlap: the ACD PUT goes out while the phone is provisioned. Returns
+        the role: a user without the Call Center agent service (a supervisor) has no queues,
+        which the ACD PUT finds out at no extra round trip."""
         initial = self.config.callcenter.initial_acd_state
         queues_started = time.perf_counter()
         self._set("queues", "running")
@@ -290,12 +295,19 @@ class SignInSaga:
         if acd is None:
             acd = self.worker.in_background(set_state)
         queues_error: BaseException | None = None
+        role = "agent"
         try:
             acd.result()
+        except Rejected as exc:
+            if service_not_assigned(exc):  # a supervisor: no agent service, no queues
+                role = "supervisor"
+            else:
+                queues_error = exc
         except CallCenterError as exc:
             queues_error = exc
-        done.append("queues")
-        status = "failed" if queues_error else "done"
+        if role == "agent":
+            done.append("queues")
+        status = "skipped" if role == "supervisor" else "failed" if queues_error else "done"
         self._set("queues", status, time.perf_counter() - queues_started)
         detail = {"error": error_code(queues_error)} if queues_error else {}
         self._journal(log_id, "queues", status, **detail)
@@ -303,6 +315,7 @@ class SignInSaga:
             raise phone_error
         if queues_error is not None:
             raise queues_error
+        return role
 
     def undo(self, client: XsiClient, done: list[str], log_id: int | None) -> None:
         """Compensate the steps done (and the one that failed half-way), in reverse; what the
@@ -325,6 +338,16 @@ class SignInSaga:
             self._journal(log_id, step, "undone")
         self.cleanup.owe(owed, client.user_id, log_id)
         self.when_progress(self.steps)
+
+
+#: "Service not assigned": the sign of a user without the Call Center agent service
+#: (BroadWorks says 4410 in the field; the simulator 4009).
+SERVICE_NOT_ASSIGNED = {4009, 4410}
+
+
+def service_not_assigned(exc: Rejected) -> bool:
+    return exc.code in SERVICE_NOT_ASSIGNED or "service not assigned" in (
+        exc.summary_english or "").lower()
 
 
 def dial(value: str | None) -> str:

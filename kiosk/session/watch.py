@@ -5,7 +5,7 @@ reconnect attempts with back-off.
 ```python
 watch = DeskWatch(config, worker, clock, host_client=host, phone=link,
                   session=lambda: engine_session, busy=lambda: signing_in_or_out)
-watch.when_guest = lambda session, guest: ...          # the agent's seat, as the server says
+watch.when_guest = lambda session, guest, call_center: ...  # the seat and ACD state
 watch.when_host = lambda host, error: ...              # the idle desk, as its host sees it
 watch.when_lost = lambda session, error: ...           # the server is unreachable
 watch.when_rejected = lambda session: ...              # the agent's password no longer works
@@ -80,7 +80,10 @@ class DeskWatch:
             return
         self._beating = True
         if session is not None:
-            ask = session.client.hoteling_guest
+            client, agent = session.client, session.role == "agent"
+
+            def ask():  # the seat, and an agent's ACD state as the server has it now
+                return client.hoteling_guest(), client.call_center() if agent else None
         else:
             ask = self.host_client.hoteling_host
         self.worker.offload(ask, lambda result: self._answered(session, result))
@@ -103,7 +106,7 @@ class DeskWatch:
         if asked_for is None:
             self.when_host(result.value, error)
         elif error is None:
-            self.when_guest(asked_for, result.value)
+            self.when_guest(asked_for, *result.value)
         elif isinstance(error, InvalidCredentials):
             self.when_rejected(asked_for)
         elif isinstance(error, NETWORK_ERRORS):

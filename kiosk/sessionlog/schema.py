@@ -66,3 +66,9 @@ def m001_sessions_events_outbox(db: Database) -> None:
     }, pk="id", not_null={"created", "action", "attempts", "next_attempt"},
         defaults={"attempts": 0}, foreign_keys=[("session", "sessions", "id")])
     db.execute("CREATE INDEX outbox_owed ON outbox(next_attempt) WHERE done IS NULL")
+
+
+@migrations()
+def m002_sessions_role(db: Database) -> None:
+    """Supervisors hot-desk too: who signed in as what (`agent`, `supervisor`)."""
+    db["sessions"].add_column("role", str)

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 END_REASONS = ("agent", "button", "limit", "idle", "end_of_day", "evicted", "connection_lost",
                "recovered", "admin")
-STEP_PHASES = ("trying", "done", "failed", "undoing", "undone")
+STEP_PHASES = ("trying", "done", "failed", "undoing", "undone", "skipped")
 _SECRET_NAME = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|authori[sz]ation|"
                           r"cookie|pin$", re.IGNORECASE)
 
@@ -245,7 +245,7 @@ class SessionLog:
     def update_session(self, session: int, **fields: Any) -> None:
         """Change columns of a session row (phone serial, moved from, language, …)."""
         allowed = {"agent_name", "language", "stay_signed_in", "phone_serial", "moved_from",
-                   "acd_state_at_end"}
+                   "acd_state_at_end", "role"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")

@@ -21,8 +21,12 @@ ENGLISH_NAMES = {"en": "English", "fr": "French", "de": "German", "es": "Spanish
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 
+SUPERVISOR_CODE = "20"  # Meeting, in the demo directory
+
+
 class DemoLayout(BoxLayout):
     phone_text = StringProperty("")
+    agent_signed_in = BooleanProperty(False)
     off_hook = BooleanProperty(False)
     light = ListProperty([0, 0, 0, 1])
     banner = StringProperty("")
@@ -62,6 +66,8 @@ class DemoLayout(BoxLayout):
             lines.append(f"message: {state['message']}")
         lines.append("handset: " + ("OFF HOOK" if state["off_hook"] else "on hook"))
         self.phone_text = "\n".join(lines)
+        agent = self.unit.engine.snapshot.agent
+        self.agent_signed_in = agent is not None and agent.role == "agent"
         factory = self.unit.pin_factory
         gpio = self.unit.config.gpio
         red, green, blue = (factory.pin(n).state for n in (gpio.led_red, gpio.led_green,
@@ -76,6 +82,14 @@ class DemoLayout(BoxLayout):
                 self.unit.phone_sim.set_silent(False)  # power back: the phone boots
                 self.unit.phone_sim.reboot()
             self._relay_was = relay
+
+    def supervisor_unavailable(self):
+        """A supervisor sets the signed-in agent Unavailable (Meeting) on the Call Center,
+        behind the kiosk's back: the kiosk shows it at its next look at the server."""
+        agent = self.unit.engine.snapshot.agent
+        if agent is not None and agent.role == "agent":
+            self.unit.callcenter_sim.model.supervisor_sets(agent.user_id, "Unavailable",
+                                                           SUPERVISOR_CODE)
 
     def toggle_handset(self):
         if self.off_hook:

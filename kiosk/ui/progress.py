@@ -56,4 +56,7 @@ class ProgressScreen(Screen):
             if step is not None:
                 row.status = step.status
                 row.label = app.tr(STEP_TEXT[step.name])
-                row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"
+                if step.status == "skipped":  # a supervisor has no queues to join
+                    row.seconds = app.tr("Not applicable")
+                else:
+                    row.seconds = "" if step.seconds is None else f"{step.seconds:.2f} s"

@@ -34,6 +34,7 @@ class SignedInScreen(Screen):
     auto_text = StringProperty("")
     banner = StringProperty("")
     choosing = BooleanProperty(False)
+    is_agent = BooleanProperty(True)
     _codes_known: tuple = ()  # the latest unavailable codes, for the Unavailable button
 
     def show(self, snapshot) -> None:
@@ -51,12 +52,16 @@ class SignedInScreen(Screen):
         self.details = app.sentence("  ·  ".join(parts))
         since = datetime.fromisoformat(agent.since.replace("Z", "+00:00")).astimezone()
         self.since_text = app.tr("Signed in since {time}", time=since.strftime("%H:%M"))
-        state = app.raw(ACD_TEXT.get(agent.acd_state or "", agent.acd_state or ""))
-        if agent.acd_state == "Unavailable" and agent.unavailable_code:
-            reason = dict(snapshot.unavailable_codes).get(agent.unavailable_code,
-                                                          agent.unavailable_code)
-            state += f" ({app.legible(reason, agent.unavailable_code)})"
-        self.acd_text = app.sentence(app.raw("Your state: {state}", state=state))
+        self.is_agent = agent.role == "agent"  # a supervisor has no queues and no ACD state
+        if self.is_agent:
+            state = app.raw(ACD_TEXT.get(agent.acd_state or "", agent.acd_state or ""))
+            if agent.acd_state == "Unavailable" and agent.unavailable_code:
+                reason = dict(snapshot.unavailable_codes).get(agent.unavailable_code,
+                                                              agent.unavailable_code)
+                state += f" ({app.legible(reason, agent.unavailable_code)})"
+            self.acd_text = app.sentence(app.raw("Your state: {state}", state=state))
+        else:
+            self.acd_text = ""
         for key, name in (("available", "Available"), ("unavailable", "Unavailable"),
                           ("wrapup", "Wrap-Up")):
             button = self.ids[key]

@@ -1,8 +1,9 @@
 """`kiosk demo --tour DIR`: the real UI driven by simulated touches, offscreen, through
 welcome → sign-in (the user part typed on the on-screen keyboard) → progress → signed in →
-ACD state → the warning countdown → sign-out, then the sign-in screen in French, Chinese and
-Arabic, and out of order. Writes `<screen>-<language>.png` per screen, `tour.json` with every
-step's name, result, time and screenshot, and leaves the demo's session log as `sessions.db`.
+ACD state → a supervisor's change shown → the warning countdown → sign-out, then the sign-in
+screen in French, Chinese and Arabic, and out of order. Writes `<screen>-<language>.png` per
+screen, `tour.json` with every step's name, result, time and screenshot, and leaves the demo's
+session log as `sessions.db`.
 
 The tour runs on its own thread, like a person in front of the panel: it asks the Kivy thread
 to act (`_on_ui`) and waits for the screen to show the result.
@@ -126,6 +127,7 @@ class Tour(Driver):
             self.step("progress", self.progress)
             self.step("signed in", self.signed_in)
             self.step("ACD state", self.acd_state)
+            self.step("supervisor sets Unavailable", self.supervisor)
             self.step("warning countdown", self.warning)
             self.step("sign out", self.sign_out)
             for language in ("fr", "zh_CN", "ar"):
@@ -177,6 +179,15 @@ class Tour(Driver):
         self._wait("Unavailable (Lunch)", lambda: self.app.snapshot.agent is not None and
                    self.app.snapshot.agent.unavailable_code == "10")
         return name
+
+    def supervisor(self):
+        """A supervisor sets the agent Unavailable (Meeting) on the server; the screen shows it
+        after the kiosk's next look at the server (a heartbeat)."""
+        self._on_ui(lambda: self.app.root.supervisor_unavailable())
+        self.unit.engine.clock.advance(self.unit.config.session.heartbeat_s)
+        self._wait("Unavailable (Meeting)", lambda: self.app.snapshot.agent is not None and
+                   self.app.snapshot.agent.unavailable_code == "20")
+        return self._shot("supervisor")
 
     def warning(self):
         limit = self.unit.config.session.association_limit_hours * 3600

@@ -445,6 +445,21 @@ class CallCenterModel:
         cc.state = state
         cc.unavailable_code = code if state == "Unavailable" else None
 
+    def supervisor_sets(self, user_id: str, state: str,
+                        unavailable_code: str | None = None) -> None:
+        """Change an agent's ACD state behind the kiosk's back, as a supervisor (or the
+        wrap-up timer, or an ACD key on the phone) would: not through the agent's Actions.
+        Raises ValueError for an unknown user, a user without the agent service or a state."""
+        with self.lock:
+            user = self.directory.users.get(user_id.lower()) or self.directory.users.get(user_id)
+            if user is None or user.call_center is None:
+                raise ValueError(f"{user_id} is not a Call Center agent here")
+            if state not in codec.ACD_STATES:
+                raise ValueError(f"unknown ACD state {state!r}")
+            user.call_center.state = state
+            user.call_center.unavailable_code = unavailable_code if state == "Unavailable" \
+                else None
+
     def _last_staffing(self, agent: User) -> bool:
         if agent.call_center.state == "Sign-Out":
             return False

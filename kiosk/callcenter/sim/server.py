@@ -14,6 +14,7 @@ and needs no credentials, under `/_sim`:
 | --- | --- |
 | `GET /_sim/state` | who sits where, agent states, per-user request and failed-login counts |
 | `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `fail_status`, `match`, … |
+| `POST /_sim/acd` | JSON: `user`, `state`, `unavailable_code`: a supervisor sets the state |
 | `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
 | `POST /_sim/reset` | zero the request counters and clear faults |
 """
@@ -287,6 +288,10 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/_sim/modes" and self.command == "POST":
                 sim.model.set_modes(**data)
                 result = sim.inspect()
+            elif path == "/_sim/acd" and self.command == "POST":
+                sim.model.supervisor_sets(data["user"], data["state"],
+                                          data.get("unavailable_code"))
+                result = sim.inspect()
             elif path == "/_sim/reset" and self.command == "POST":
                 sim.reset()
                 result = sim.inspect()
@@ -294,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(Reply(404, b'{"error": "no such inspection path"}',
                                   {"Content-Type": "application/json"}))
                 return
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             payload = json.dumps({"error": str(exc)}).encode()
             self._reply(Reply(400, payload, {"Content-Type": "application/json"}))
             return
