@@ -103,12 +103,16 @@ def _one_of(choices: tuple) -> Callable[[Any], str | None]:
 def _languages(v: list) -> str | None:
     if not v:
         return "must list at least one language"
-    unknown = [x for x in v if x not in SUPPORTED_LANGUAGES]
+    problems = []
+    unknown = [x for x in dict.fromkeys(v) if x not in SUPPORTED_LANGUAGES]
     if unknown:
-        return f"unknown language {unknown[0]!r}; known: {', '.join(SUPPORTED_LANGUAGES)}"
-    if len(set(v)) != len(v):
-        return "lists a language twice"
-    return None
+        names = ", ".join(repr(x) for x in unknown)
+        problems.append(f"unknown language{'s' if len(unknown) > 1 else ''} {names}; "
+                        f"known: {', '.join(SUPPORTED_LANGUAGES)}")
+    repeated = [x for x in dict.fromkeys(v) if v.count(x) > 1]
+    if repeated:
+        problems.append(f"lists {', '.join(repr(x) for x in repeated)} more than once")
+    return "; ".join(problems) or None
 
 
 def _end_of_day(v: str) -> str | None:
@@ -472,9 +476,21 @@ def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> l
             read_host_password(config.desk, environ=environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if config.callcenter.ca_bundle is not None and not config.callcenter.ca_bundle.is_file():
-        problems.append(Problem("callcenter.ca_bundle",
-                                f"{config.callcenter.ca_bundle} does not exist"))
+    bundle = config.callcenter.ca_bundle
+    if bundle is not None and not bundle.is_file():
+        problems.append(Problem("callcenter.ca_bundle", f"{bundle} does not exist"))
+    elif bundle is not None:
+        try:
+            pem = bundle.read_bytes()
+        except OSError as exc:
+            problems.append(Problem("callcenter.ca_bundle", f"cannot read {bundle}: "
+                                                            f"{exc.strerror}"))
+        else:
+            if b"-----BEGIN CERTIFICATE-----" not in pem:
+                problems.append(Problem("callcenter.ca_bundle",
+                                        f"{bundle} holds no PEM certificate (-----BEGIN "
+                                        "CERTIFICATE-----); convert a DER file with "
+                                        "openssl x509 -inform der"))
     return problems
 
 

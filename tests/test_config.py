@@ -60,7 +60,7 @@ RULES = [
     ("signin.stay_signed_in_default", False, 1, "true or false"),
     ("signin.languages", ["fr", "zh_CN", "ar"], [], "at least one"),
     ("signin.languages", ["en"], ["en", "klingon"], "unknown language 'klingon'"),
-    ("signin.languages", ["en"], ["en", "en"], "twice"),
+    ("signin.languages", ["en"], ["en", "fr", "en"], "lists 'en' more than once"),
     ("signin.languages", ["en"], "en", "must be a list"),
     ("signin.languages", ["en"], [1], "list of strings"),
     ("signin.default_language", "en", "fr", "must be one of signin.languages"),
@@ -300,3 +300,17 @@ def test_fail__credentials_in_the_url_are_refused_and_never_echoed():
     assert len(found) == 1 and found[0].startswith("callcenter.url: must not carry")
     assert "s3cret-pw" not in found[0] and "desk12" not in found[0]
     assert "https://***@xsp.example.au/" in found[0]
+
+
+def test_fail__every_language_problem_at_once():
+    (problem,) = problems_of(with_value("signin.languages", ["en", "klingon", "fr", "en", "xx"]))
+    assert problem.startswith("signin.languages: unknown languages 'klingon', 'xx'")
+    assert "lists 'en' more than once" in problem
+
+
+def test_fail__a_ca_bundle_that_is_not_pem(tmp_path):
+    bundle = tmp_path / "ca.der"
+    bundle.write_bytes(b"\x30\x82\x01\x0a not pem")
+    config = configuration.from_dict(with_value("callcenter.ca_bundle", str(bundle)))
+    (problem,) = configuration.check_files(config)
+    assert problem.key == "callcenter.ca_bundle" and "no PEM certificate" in problem.message

@@ -49,7 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read_password(from_stdin: bool) -> Secret:
-    line = sys.stdin.readline() if from_stdin else getpass.getpass("Password: ")
+    if not from_stdin and not sys.stdin.isatty():
+        raise CommandError("no terminal to ask the password on: give it on standard input "
+                           "with --password-stdin", EXIT_USAGE)
+    try:
+        line = sys.stdin.readline() if from_stdin else getpass.getpass("Password: ")
+    except (EOFError, KeyboardInterrupt):
+        raise CommandError("no password given", EXIT_USAGE) from None
     password = line.rstrip("\r\n")
     if not password:
         raise CommandError("no password given", EXIT_USAGE)

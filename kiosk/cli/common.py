@@ -56,3 +56,58 @@ def callcenter_failure(exc) -> CommandError:
     if isinstance(exc, errors.NotPermitted):
         return CommandError(f"the Call Center says this is outside your rights: {exc}")
     return CommandError(str(exc))
+
+
+# --- argument types: bad input is exit 2 with the argument named, before anything is sent ----
+# (argparse prints "kiosk …: error: argument --port: <the message>")
+
+STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800,
+                      921600)
+PORT_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep", "cp2110")
+
+
+def tcp_port(text: str) -> int:
+    """A TCP port, 0 (any free port) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (got {value})")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration in seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds (got {text})")
+    return value
+
+
+def baudrate(text: str) -> int:
+    """One of the standard serial rates."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value not in STANDARD_BAUDRATES:
+        raise argparse.ArgumentTypeError(
+            f"must be a standard rate ({', '.join(map(str, STANDARD_BAUDRATES))}); got {text!r}")
+    return value
+
+
+def serial_port(text: str) -> str:
+    """A device path or a pyserial URL with a scheme pyserial knows."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in PORT_SCHEMES:
+            raise argparse.ArgumentTypeError(
+                f"unknown URL scheme {scheme!r}: use a device path such as /dev/deskphone or "
+                f"a pyserial URL ({', '.join(s + '://' for s in PORT_SCHEMES)})")
+    return text

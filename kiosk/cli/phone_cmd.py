@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from contextlib import contextmanager
 
 from kiosk.cli.common import (
@@ -11,16 +12,18 @@ from kiosk.cli.common import (
     EXIT_PHONE_SILENT,
     CommandError,
     add_config_option,
+    baudrate,
     load_config,
+    serial_port,
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_config_option(common)
-    common.add_argument("--port", metavar="URL",
+    common.add_argument("--port", metavar="URL", type=serial_port,
                         help="device path or pyserial URL; overrides phone.port")
-    common.add_argument("--baudrate", type=int, default=None,
+    common.add_argument("--baudrate", type=baudrate, default=None,
                         help="overrides phone.baudrate (default 115200)")
 
     parser = sub.add_parser("phone", help="talk to the desk phone over its serial line")
@@ -36,10 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     state.set_defaults(func=run_state)
 
     assign = commands.add_parser("assign", parents=[common], help="assign a guest line")
-    assign.add_argument("user_id", metavar="USER_ID")
-    assign.add_argument("display_name", metavar="DISPLAY_NAME")
-    assign.add_argument("--number", default="", metavar="N")
-    assign.add_argument("--extension", default="", metavar="E")
+    assign.add_argument("user_id", metavar="USER_ID", type=_full_user_id,
+                        help="the full user ID, user@domain")
+    assign.add_argument("display_name", metavar="DISPLAY_NAME", type=_display_name)
+    assign.add_argument("--number", default="", metavar="N", type=_dialable,
+                        help="digits, + * # (at most 20)")
+    assign.add_argument("--extension", default="", metavar="E", type=_dialable)
     assign.set_defaults(func=run_assign)
 
     release = commands.add_parser("release", parents=[common],
@@ -49,12 +54,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     release.set_defaults(func=run_release)
 
     lang = commands.add_parser("lang", parents=[common], help="set the display language")
-    lang.add_argument("tag", metavar="TAG", help="BCP 47 tag: en, fr, zh-Hans, ar, …")
+    lang.add_argument("tag", metavar="TAG", type=_language_tag,
+                      help="BCP 47 tag (en, fr, zh-Hans, ar, …) or the kiosk's own (zh_CN)")
     lang.set_defaults(func=run_lang)
 
     msg = commands.add_parser("msg", parents=[common], help="show a short idle-screen text")
-    msg.add_argument("text", metavar="TEXT", help='at most 32 characters; "" clears it')
+    msg.add_argument("text", metavar="TEXT", type=_message,
+                     help='at most 32 characters; "" clears it')
     msg.set_defaults(func=run_msg)
+
+
+MESSAGE_MAX = 32
+
+
+def _full_user_id(text: str) -> str:
+    from kiosk.identity import is_full_user_id
+
+    if not is_full_user_id(text):
+        raise argparse.ArgumentTypeError(f"must be a full user ID, user@domain (got {text!r})")
+    return text
+
+
+def _display_name(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _dialable(text: str) -> str:
+    if len(text) > 20 or any(ch not in "0123456789+*#" for ch in text):
+        raise argparse.ArgumentTypeError(
+            f"only digits and + * #, at most 20 (got {text!r})")
+    return text
+
+
+def _language_tag(text: str) -> str:
+    """A BCP 47 tag as the phone takes it: `zh_CN` (the kiosk's) becomes `zh-Hans`, `FR`
+    becomes `fr`."""
+    from kiosk.session.phonelink import phone_language
+
+    tag = phone_language(text.strip())
+    if not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*", tag):
+        raise argparse.ArgumentTypeError(f"not a language tag such as en, fr or zh-Hans "
+                                         f"(got {text!r})")
+    primary, *rest = tag.split("-")
+    return "-".join([primary.lower(), *rest])
+
+
+def _message(text: str) -> str:
+    if len(text) > MESSAGE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"at most {MESSAGE_MAX} characters (got {len(text)})")
+    return text
 
 
 @contextmanager

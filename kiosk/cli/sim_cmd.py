@@ -9,7 +9,7 @@ import sys
 import threading
 
 from kiosk.callcenter.urls import is_loopback
-from kiosk.cli.common import EXIT_USAGE, CommandError
+from kiosk.cli.common import EXIT_USAGE, CommandError, baudrate, seconds, tcp_port
 from kiosk.paths import asset
 
 
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     cc.add_argument("--host", default="127.0.0.1",
                     help="address to listen on (default loopback); another address needs "
                     "--tls, and 0.0.0.0 prints this machine's address in the url")
-    cc.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    cc.add_argument("--port", type=tcp_port, default=0, help="port (default: any free port)")
     cc.add_argument("--directory", metavar="FILE", default=None,
                     help="users and services, TOML (default: the demo directory)")
     cc.add_argument("--tls", action="store_true", help="HTTPS with a throwaway CA")
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="a guest already at another desk: reject or move them")
     cc.add_argument("--lock-after", type=int, default=None, metavar="N",
                     help="lock an account after N failed logins")
-    cc.add_argument("--latency", type=float, default=0.0, metavar="S",
+    cc.add_argument("--latency", type=seconds, default=0.0, metavar="S",
                     help="seconds added to every answer")
     cc.set_defaults(func=run_callcenter)
 
@@ -46,12 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "state as one JSON line). Serves until SIGINT/SIGTERM.")
     where = phone.add_mutually_exclusive_group()
     where.add_argument("--pty", action="store_true", help="serve on a pseudo-terminal (default)")
-    where.add_argument("--tcp", type=int, metavar="PORT", default=None,
+    where.add_argument("--tcp", type=tcp_port, metavar="PORT", default=None,
                        help="serve on a TCP port on loopback (0 = any free port)")
     phone.add_argument("--link", metavar="PATH", default=None,
                        help="with --pty: keep a symlink PATH pointing at the pty (like udev's "
                        "/dev/deskphone)")
-    phone.add_argument("--baudrate", type=int, default=115200,
+    phone.add_argument("--baudrate", type=baudrate, default=115200,
                        help="wire speed the simulator paces its bytes at")
     phone.set_defaults(func=run_phone)
 

@@ -43,11 +43,15 @@ def open_writable(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
     if not path.exists():
         raise SessionLogError(f"no session log at {path}")
-    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("SELECT 1 FROM sessions LIMIT 1")
+    except sqlite3.Error as exc:
+        raise SessionLogError(f"{path} is not a session log the kiosk can use: {exc}") from None
     return conn
 
 
