@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,6 +52,18 @@ def clock_synchronised() -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+#: The checks' names as the report shows them.
+NAMES = {"state_dir": "state directory", "session_log": "session log", "callcenter":
+         "Call Center", "host": "desk host", "gpio": "GPIO"}
+
+
+def _defaults() -> configuration.Config:
+    """The documented defaults, for the checks that can run without this unit's settings."""
+    return configuration.from_dict({
+        "desk": {"id": "unconfigured", "host_user_id": "unconfigured@invalid.example"},
+        "callcenter": {"url": "https://unconfigured.invalid"}})
+
+
 class Doctor:
     def __init__(self, config_path: Path, *, dri_dir: Path = Path("/dev/dri"), pin_factory=None,
                  clock_synced: Callable[[], bool | None] = clock_synchronised,
@@ -65,16 +77,30 @@ class Doctor:
 
     def run(self) -> list[Check]:
         checks = [self.check_config()]
-        if self.config is None:
-            return checks  # nothing else can be checked without it
+        configured = self.config is not None
+        if not configured:
+            # Everything that does not need this unit's settings is still checked, with the
+            # documented defaults (the state folder, the display, the phone's port, the pins,
+            # the clock, the fonts); the Call Center and the desk host wait for the fix.
+            self.config = _defaults()
         for check in (self.check_state_dir, self.check_session_log, self.check_display,
                       self.check_phone, self.check_gpio, self.check_callcenter,
                       self.check_host, self.check_clock, self.check_fonts):
+            name = check.__name__.removeprefix("check_")
+            if not configured and check in (self.check_callcenter, self.check_host):
+                checks.append(Check(NAMES.get(name, name), False,
+                                    "not checked: the configuration failed",
+                                    "fix the configuration first"))
+                continue
             try:
-                checks.append(check())
+                result = check()
             except Exception as exc:  # a check must never take the doctor down
-                checks.append(Check(check.__name__.removeprefix("check_"), False,
-                                    f"the check itself failed: {type(exc).__name__}: {exc}"))
+                result = Check(NAMES.get(name, name), False,
+                               f"the check itself failed: {type(exc).__name__}: {exc}")
+            if not configured:
+                result = replace(result, detail=result.detail + " (with the defaults: the "
+                                 "configuration failed)")
+            checks.append(result)
         return checks
 
     # --- the checks -------------------------------------------------------------------------

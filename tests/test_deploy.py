@@ -297,11 +297,21 @@ def test_doctor_missing_display_and_unsynced_clock(unit_files):
     assert not checks["clock"].ok and "set-ntp" in checks["clock"].advice
 
 
-def test_doctor_broken_configuration_stops_early(tmp_path):
+def test_doctor_with_a_broken_configuration_still_checks_the_rest(tmp_path):
     path = tmp_path / "kiosk.toml"
     path.write_text("[desk]\nid = 'bad id'\n")
-    (check,) = Doctor(path).run()
-    assert not check.ok and "desk.id" in check.detail
+    dri = tmp_path / "dri"
+    dri.mkdir()
+    (dri / "card0").write_text("")
+    checks = {c.name: c for c in Doctor(path, dri_dir=dri, pin_factory=MockFactory(),
+                                         clock_synced=lambda: True).run()}
+    assert len(checks) == 10
+    assert not checks["configuration"].ok and "desk.id" in checks["configuration"].detail
+    for name in ("display", "clock", "GPIO", "fonts"):
+        assert checks[name].ok, checks[name]
+        assert "with the defaults" in checks[name].detail
+    for name in ("Call Center", "desk host"):
+        assert not checks[name].ok and checks[name].detail.startswith("not checked")
 
 
 def test_doctor_command_json_and_exit_code(unit_files):
