@@ -728,7 +728,7 @@ def test_a_state_set_by_a_supervisor_shows_within_a_heartbeat(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
     assert unit.engine.snapshot.agent.acd_state == "Available"
-    sim.model.supervisor_sets(ZOE[0], "Unavailable", "20")
+    sim.supervisor_sets(ZOE[0], "Unavailable", "20")
     unit.advance(15)
     agent = unit.engine.snapshot.agent
     assert (agent.acd_state, agent.unavailable_code) == ("Unavailable", "20")

@@ -428,3 +428,164 @@ def acd_state_body(state: str, *, unavailable_code: str | None = None) -> bytes:
     return render_fields("CallCenter", CALLCENTER_SPEC, {
         "agent_acd_state": state, "agent_unavailable_code": unavailable_code,
     })
+
+
+# --- Xsi-Events ------------------------------------------------------------------------------
+# The streaming channel carries whole XML documents one after another: the `<Channel>` that
+# opened it, `<ChannelHeartBeat/>`, and `<Event>`s. Events are namespace-qualified with a
+# prefix on the wire; as everywhere here, only the namespace counts.
+
+EVENT_PACKAGES = ("Hoteling Guest", "Call Center Agent")
+CHANNEL_SPEC: Spec = (
+    ("channelSetId", "channel_set_id", str), ("channelId", "channel_id", str),
+    ("priority", "priority", int), ("weight", "weight", int), ("expires", "expires", int),
+    ("applicationId", "application_id", str),
+)
+SUBSCRIPTION_SPEC: Spec = (
+    ("subscriptionId", "subscription_id", str), ("targetIdType", "target_id_type", str),
+    ("targetId", "target_id", str), ("event", "event", str), ("expires", "expires", int),
+    ("channelSetId", "channel_set_id", str), ("applicationId", "application_id", str),
+)
+EVENT_RESPONSE_SPEC: Spec = (
+    ("eventID", "event_id", str), ("statusCode", "status_code", int), ("reason", "reason", str),
+)
+_EVENT_SPEC: Spec = (
+    ("eventID", "event_id", str), ("sequenceNumber", "sequence_number", int),
+    ("userId", "user_id", str), ("externalApplicationId", "application_id", str),
+    ("subscriptionId", "subscription_id", str), ("channelId", "channel_id", str),
+    ("targetId", "target_id", str), ("reason", "reason", str),
+)
+_STATE_SPEC: Spec = (("state", "state", str), ("unavailableCode", "unavailable_code", str))
+_TYPE = f"{{{XSI_INSTANCE}}}type"
+
+
+@dataclass(frozen=True)
+class Channel:
+    channel_set_id: str | None = None
+    channel_id: str | None = None
+    priority: int | None = None
+    weight: int | None = None
+    expires: int | None = None
+    application_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subscription_id: str | None = None
+    target_id_type: str | None = None
+    target_id: str | None = None
+    event: str | None = None
+    expires: int | None = None
+    channel_set_id: str | None = None
+    application_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelHeartBeat:
+    """The stream's own heartbeat: nothing to do."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One pushed event. `kind` is the event data's type without its prefix
+    (`AgentStateEvent`, `AgentSubscriptionEvent`, `HotelingGuestEvent`, …), or
+    `ChannelTerminatedEvent` for the channel's end (then `reason` says why)."""
+
+    kind: str
+    event_id: str | None = None
+    sequence_number: int | None = None
+    user_id: str | None = None
+    application_id: str | None = None
+    subscription_id: str | None = None
+    channel_id: str | None = None
+    target_id: str | None = None
+    reason: str | None = None
+    acd_state: str | None = None  # AgentStateEvent / AgentSubscriptionEvent
+    unavailable_code: str | None = None
+    guest: HotelingGuest | None = None  # HotelingGuestEvent: the seat as a GET would give it
+    unassigned: bool = False  # HotelingGuestEvent: the service was taken away
+
+    @property
+    def needs_ack(self) -> bool:
+        return self.kind != "ChannelTerminatedEvent"
+
+
+def _type_name(element: ET.Element) -> str:
+    """`xsi:AgentStateEvent` → `AgentStateEvent` (a QName's prefix is the sender's choice)."""
+    return (element.get(_TYPE) or "").rsplit(":", 1)[-1]
+
+
+def decode_stream_document(body: bytes) -> Channel | ChannelHeartBeat | Event:
+    """One document from the event channel's stream. Raises ProtocolError if malformed or of
+    a kind the channel never carries."""
+    _check_safe(bytes(body))
+    try:
+        root = ET.fromstring(bytes(body))  # noqa: S314 - _check_safe refused DTDs
+    except (ET.ParseError, ValueError, LookupError, UnicodeError) as exc:
+        raise ProtocolError(f"malformed XML on the event channel: {exc}") from None
+    if not root.tag.startswith(f"{{{XSI}}}"):
+        raise ProtocolError(f"not an Xsi document: <{_local(root.tag)}>")
+    name = _local(root.tag)
+    if name == "Channel":
+        return _build(Channel, fields_of(root, CHANNEL_SPEC))
+    if name == "ChannelHeartBeat":
+        return ChannelHeartBeat()
+    if name != "Event":
+        raise ProtocolError(f"unexpected <{name}> on the event channel")
+    header = {k: (None if v is NIL else v) for k, v in fields_of(root, _EVENT_SPEC).items()}
+    if _type_name(root) == "ChannelTerminatedEvent":
+        return Event("ChannelTerminatedEvent", **header)
+    data = root.find(f"{{{XSI}}}eventData")
+    if data is None:
+        raise ProtocolError("an event without eventData")
+    kind = _type_name(data) or "unknown"
+    extra: dict[str, Any] = {}
+    state = data.find(f"{{{XSI}}}agentStateInfo")
+    if state is None:
+        state = data.find(f"{{{XSI}}}stateInfo")  # the first event of a subscription
+    if state is not None:
+        values = fields_of(state, _STATE_SPEC)
+        extra["acd_state"] = values.get("state") if values.get("state") is not NIL else None
+        code = values.get("unavailable_code")
+        extra["unavailable_code"] = None if code is NIL else code
+    info = data.find(f"{{{XSI}}}info")
+    if info is not None:
+        extra["guest"] = _build(HotelingGuest, fields_of(info, GUEST_SPEC))
+    if data.find(f"{{{XSI}}}unassigned") is not None:
+        extra["unassigned"] = True
+    return Event(kind, **header, **extra)
+
+
+def decode_channel(body: bytes) -> Channel:
+    return _build(Channel, parse_fields(body, "Channel", CHANNEL_SPEC))
+
+
+def decode_subscription(body: bytes) -> Subscription:
+    return _build(Subscription, parse_fields(body, "Subscription", SUBSCRIPTION_SPEC))
+
+
+def channel_body(*, channel_set_id: str, application_id: str, expires: int = 3600) -> bytes:
+    """POST …/channel: open the streaming channel."""
+    return render_fields("Channel", CHANNEL_SPEC, {
+        "channel_set_id": channel_set_id, "priority": 1, "weight": 100, "expires": expires,
+        "application_id": application_id})
+
+
+def subscription_body(*, event: str, channel_set_id: str, application_id: str,
+                      expires: int = 3600) -> bytes:
+    """POST …/user/{userId}: subscribe to an event package."""
+    return render_fields("Subscription", SUBSCRIPTION_SPEC, {
+        "event": event, "expires": expires, "channel_set_id": channel_set_id,
+        "application_id": application_id})
+
+
+def event_response_body(event_id: str) -> bytes:
+    """POST …/channel/eventresponse: acknowledge an event."""
+    return render_fields("EventResponse", EVENT_RESPONSE_SPEC, {
+        "event_id": event_id, "status_code": 200, "reason": "OK"})
+
+
+def expires_body(root: str, expires: int = 3600) -> bytes:
+    """PUT …/channel/{id} or …/subscription/{id}: refresh."""
+    spec = CHANNEL_SPEC if root == "Channel" else SUBSCRIPTION_SPEC
+    return render_fields(root, spec, {"expires": expires})

@@ -88,7 +88,7 @@ class DemoLayout(BoxLayout):
         behind the kiosk's back: the kiosk shows it at its next look at the server."""
         agent = self.unit.engine.snapshot.agent
         if agent is not None and agent.role == "agent":
-            self.unit.callcenter_sim.model.supervisor_sets(agent.user_id, "Unavailable",
+            self.unit.callcenter_sim.supervisor_sets(agent.user_id, "Unavailable",
                                                            SUPERVISOR_CODE)
 
     def toggle_handset(self):

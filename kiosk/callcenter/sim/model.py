@@ -296,9 +296,13 @@ class CallCenterModel:
         return user.guest
 
     def _get_guest(self, user: User, charset: str) -> bytes:
+        return codec.encode_hoteling_guest(self.guest_view(user), encoding=charset)
+
+    def guest_view(self, user: User) -> codec.HotelingGuest:
+        """The agent's HotelingGuest, as a GET (or a HotelingGuestEvent) gives it."""
         guest = self._guest_service(user)
         host = self.directory.users.get(guest.host_id) if guest.host_id else None
-        doc = codec.HotelingGuest(
+        return codec.HotelingGuest(
             active=guest.active, enable_association_limit=guest.enable_limit,
             association_limit_hours=guest.limit_hours,
             host_user_id=host.id if host else None,
@@ -308,7 +312,6 @@ class CallCenterModel:
             host_enforces_association_limit=host.host.enforce_limit if host else None,
             host_association_limit_hours=host.host.limit_hours if host else None,
         )
-        return codec.encode_hoteling_guest(doc, encoding=charset)
 
     def _put_guest(self, user: User, body: bytes, query: dict[str, str]) -> None:
         guest = self._guest_service(user)

@@ -15,6 +15,7 @@ and needs no credentials, under `/_sim`:
 | `GET /_sim/state` | who sits where, agent states, per-user request and failed-login counts |
 | `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `fail_status`, `match`, … |
 | `POST /_sim/acd` | JSON: `user`, `state`, `unavailable_code`: a supervisor sets the state |
+| `POST /_sim/events/cut` | every event channel drops at once (a server restart) |
 | `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
 | `POST /_sim/reset` | zero the request counters and clear faults |
 """
@@ -22,8 +23,10 @@ and needs no credentials, under `/_sim`:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
+import queue
 import re
 import socket
 import ssl
@@ -33,11 +36,14 @@ import time
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kiosk.callcenter import codec
 from kiosk.callcenter.sim.directory import Directory
+from kiosk.callcenter.sim.events import EventsModel
 from kiosk.callcenter.sim.model import BASE_PATH, UNAUTHORIZED_PAGE, CallCenterModel, Reply
+from kiosk.callcenter.urls import EVENTS_PATH, STREAM_PATH
+from kiosk.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +231,122 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.server.sim
         entry = sim.traffic.arrived(f"{self.command} {parts.path}")
         try:
-            self._answer(sim, parts, body)
+            lowered = parts.path.lower()
+            if lowered.startswith((EVENTS_PATH.lower() + "/", STREAM_PATH.lower() + "/")):
+                self._events(sim, parts.path, body)
+            else:
+                self._answer(sim, parts, body)
+                sim.events.sync()  # whatever changed, its subscribers hear of it
         finally:
             sim.traffic.answered(entry)
+
+    # --- Xsi-Events -------------------------------------------------------------------------
+
+    def _events(self, sim, path: str, body: bytes) -> None:
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        model = sim.model
+        with model.lock:
+            sim.model.count(headers)
+            caller = model._authenticate(headers)
+        if caller is None:
+            self._reply(Reply(401, UNAUTHORIZED_PAGE, {
+                "WWW-Authenticate": 'Basic realm="BroadWorks"', "Content-Type": "text/html"}))
+            return
+        latency, fault = sim.faults.take(f"{self.command} {path}")
+        if latency:
+            time.sleep(latency)
+        if fault == "fail":
+            self._reply(self._injected_failure(sim))
+            return
+        if path.lower() == (STREAM_PATH + "/channel").lower() and self.command == "POST":
+            self._stream(sim, caller, body)
+            return
+        segments = [unquote(p) for p in path[len(EVENTS_PATH) + 1:].split("/")]
+        words = [p.lower() for p in segments]
+        try:
+            reply = self._events_request(sim, caller, words, segments, body)
+        except ProtocolError:
+            reply = model._error(caller, 400, 4011)
+        if reply is None:
+            reply = Reply(404)
+        elif isinstance(reply, tuple):
+            status, code = reply
+            reply = model._error(caller, status, code) if code else Reply(status)
+        self._reply(reply)
+
+    def _events_request(self, sim, caller, words, segments, body):
+        events = sim.events
+        method = self.command
+        xml = {"Content-Type": "application/xml; charset=UTF-8"}
+        if words[:1] == ["channel"] and len(words) == 3 and words[2] == "heartbeat" \
+                and method == "PUT":
+            return Reply(200) if events.heartbeat(segments[1]) else None
+        if words == ["channel", "eventresponse"] and method == "POST":
+            fields = codec.parse_fields(body, "EventResponse", codec.EVENT_RESPONSE_SPEC)
+            events.acknowledge(fields.get("event_id"))
+            return Reply(200)
+        if words[:1] == ["channel"] and len(words) == 2:
+            if method == "DELETE":
+                return Reply(200) if events.delete_channel(segments[1]) else None
+            if method == "PUT":
+                fields = codec.parse_fields(body, "Channel", codec.CHANNEL_SPEC)
+                ok = events.refresh_channel(segments[1], int(fields.get("expires") or 0))
+                return Reply(200) if ok else None
+        if words[:1] == ["subscription"] and len(words) == 2:
+            if method == "DELETE":
+                return Reply(200) if events.delete_subscription(segments[1]) else None
+            if method == "PUT":
+                fields = codec.parse_fields(body, "Subscription", codec.SUBSCRIPTION_SPEC)
+                ok = events.refresh_subscription(segments[1], int(fields.get("expires") or 0))
+                return Reply(200) if ok else None
+        if words[:1] == ["user"] and len(words) >= 2:
+            target = sim.model.directory.find(segments[1])
+            if target is None:
+                return None
+            if len(words) == 3 and words[2] == "subscription" and method == "GET":
+                if caller.id != target.id and not caller.admin:
+                    return (403, 4012)
+                return Reply(200, events.list_subscriptions(target.id), xml)
+            if len(words) == 2 and method == "POST":
+                fields = codec.parse_fields(body, "Subscription", codec.SUBSCRIPTION_SPEC)
+                status, result = events.subscribe(caller, target, fields)
+                if status != 200:
+                    return (status, result)
+                body = codec.render_fields("Subscription", codec.SUBSCRIPTION_SPEC,
+                                           dataclasses.asdict(result))
+                return Reply(200, body, xml)
+        return None
+
+    def _stream(self, sim, caller, body: bytes) -> None:
+        """The channel: a chunked answer kept open, one XML document a chunk."""
+        try:
+            fields = codec.parse_fields(body, "Channel", codec.CHANNEL_SPEC)
+        except ProtocolError:
+            self._reply(sim.model._error(caller, 400, 4011))
+            return
+        channel = sim.events.open_channel(caller, fields)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/xml; charset=UTF-8")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            while True:
+                try:
+                    document = channel.documents.get(timeout=0.5)
+                except queue.Empty:
+                    sim.events.end_silent_channels()
+                    continue
+                if document is None:
+                    break
+                self.wfile.write(f"{len(document):x}\r\n".encode() + document + b"\r\n")
+                self.wfile.flush()
+            if channel.cut:
+                return  # a server restart: the connection just drops
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            sim.events.terminate(channel, "NonResponsiveChannel")
 
     def _answer(self, sim, parts, body: bytes):
         headers = {k.lower(): v for k, v in self.headers.items()}
@@ -289,8 +408,10 @@ class _Handler(BaseHTTPRequestHandler):
                 sim.model.set_modes(**data)
                 result = sim.inspect()
             elif path == "/_sim/acd" and self.command == "POST":
-                sim.model.supervisor_sets(data["user"], data["state"],
-                                          data.get("unavailable_code"))
+                sim.supervisor_sets(data["user"], data["state"], data.get("unavailable_code"))
+                result = sim.inspect()
+            elif path == "/_sim/events/cut" and self.command == "POST":
+                sim.events.cut_all()
                 result = sim.inspect()
             elif path == "/_sim/reset" and self.command == "POST":
                 sim.reset()
@@ -326,6 +447,7 @@ class SimulatedCallCenter:
                                      lock_after=lock_after)
         self.faults = Faults()
         self.traffic = Traffic()
+        self.events = EventsModel(self.model)
         self.ca_path: Path | None = None
         self._tempdir: tempfile.TemporaryDirectory | None = None
         if tls and ssl_context is None:
@@ -395,13 +517,21 @@ class SimulatedCallCenter:
                            malformed_next=0, fail_status=503, match=None)
 
     def inspect(self) -> dict:
-        return {**self.model.snapshot(), "faults": self.faults.as_dict()}
+        return {**self.model.snapshot(), "faults": self.faults.as_dict(),
+                "events": self.events.snapshot()}
+
+    def supervisor_sets(self, user_id: str, state: str,
+                        unavailable_code: str | None = None) -> None:
+        """A supervisor changes an agent's ACD state; subscribers hear of it at once."""
+        self.model.supervisor_sets(user_id, state, unavailable_code)
+        self.events.sync()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.traffic.release_all()
+        self.events.cut_all()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=5)

@@ -1,0 +1,335 @@
+"""Xsi-Events: the Call Center pushes the agent's desk and ACD state the moment they change.
+
+```python
+channel = EventChannel(config.callcenter, "zoe@tipt.example", password,
+                       channel_set_id="hotdesk-desk12", application_id="hotdesk-kiosk")
+channel.when_event = lambda event: ...      # a codec.Event, on the stream's thread
+channel.when_closed = lambda reason: ...    # the channel is gone: poll, and open a new one
+channel.open()                              # channel up and subscribed, or CallCenterError
+...
+channel.close()                             # subscriptions and channel deleted
+```
+
+The rules are the Actions client's (`client.py`): TLS verified against the CA bundle or the
+system store, `(connect, read)` timeouts, no redirects, no environment proxies, Basic auth
+built from the in-memory `Secret` per request, 401 never retried, and no password in any log
+line. The stream (`POST S/channel`) is read on its own thread with `requests`' `stream=True`;
+its documents are split on their `<?xml` declarations and parsed by the codec, by namespace.
+Heartbeats (every 15 s), acknowledgements and refreshes (at half-life) go on a separate
+connection to the same server, with the stream's cookie. A malformed document is logged and
+skipped; a stream cut mid-document, a heartbeat answered 404 or a `ChannelTerminatedEvent`
+ends the channel (`when_closed`), and whoever owns it opens a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+
+from kiosk.callcenter import codec
+from kiosk.callcenter.client import XsiClient, _SecretBasicAuth, _unreachable
+from kiosk.callcenter.urls import XsiUrls
+from kiosk.errors import (
+    CallCenterError,
+    InvalidCredentials,
+    NotFound,
+    NotPermitted,
+    ProtocolError,
+    Rejected,
+)
+from kiosk.secret import Secret
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0
+EXPIRES_S = 3600
+MAX_BUFFER = 1 << 20  # a stream that never closes a document is dropped past this
+
+
+class DocumentSplitter:
+    """Whole XML documents out of a stream of bytes; each starts with `<?xml`. A document
+    that never parses is handed over once the next one begins (to be logged and skipped)."""
+
+    def __init__(self):
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buffer += data
+        documents = []
+        while True:
+            start = self.buffer.find(b"<?xml")
+            if start < 0:
+                self.buffer = self.buffer[-4:]  # a declaration may be split across chunks
+                return documents
+            following = self.buffer.find(b"<?xml", start + 5)
+            end = following if following >= 0 else len(self.buffer)
+            candidate = self.buffer[start:end]
+            if _complete(candidate) or following >= 0:
+                documents.append(candidate.strip())
+                self.buffer = self.buffer[end:]
+                continue
+            if len(self.buffer) > MAX_BUFFER:
+                documents.append(candidate)
+                self.buffer = b""
+            self.buffer = self.buffer[start:]
+            return documents
+
+
+def _complete(document: bytes) -> bool:
+    try:
+        codec.decode_stream_document(document)
+    except ProtocolError:
+        return False
+    return True
+
+
+class EventChannel:
+    def __init__(self, callcenter, user_id: str, password: Secret, *, channel_set_id: str,
+                 application_id: str, packages: tuple[str, ...] = codec.EVENT_PACKAGES,
+                 heartbeat_s: float = HEARTBEAT_S):
+        """`callcenter`: a `CallCenterConfig` (URL, CA bundle, timeouts)."""
+        self.urls = XsiUrls.parse(callcenter.url)
+        self.user_id = user_id
+        self.channel_set_id = channel_set_id
+        self.application_id = application_id
+        self.packages = packages
+        self.heartbeat_s = heartbeat_s
+        self.timeout = callcenter.timeout
+        self.control = XsiClient(self.urls.events, user_id, password,
+                                 ca_bundle=callcenter.ca_bundle, timeout=callcenter.timeout,
+                                 retries=0)
+        self._stream_session = requests.Session()
+        self._stream_session.trust_env = False
+        self._stream_session.auth = _SecretBasicAuth(user_id, password)
+        self._stream_session.headers["Accept"] = "application/xml"
+        self._verify = self.control._verify
+        self.channel_id: str | None = None
+        self.expires = EXPIRES_S
+        self.subscriptions: dict[str, str] = {}  # event package -> subscription ID
+        self.when_event: Callable[[codec.Event], None] = lambda event: None
+        self.when_closed: Callable[[str], None] = lambda reason: None
+        self.events_received = 0
+        self.acknowledged = 0
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._closed_once = threading.Lock()
+        self._closed = False
+        self._response: requests.Response | None = None
+        self._threads: list[threading.Thread] = []
+
+    # --- opening ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the channel and subscribe to the packages; raises CallCenterError. A package
+        the user does not have (a supervisor has no `Call Center Agent`) is left out."""
+        reader = threading.Thread(target=self._read, name="xsi-events-stream", daemon=True)
+        self._threads.append(reader)
+        reader.start()
+        if not self._ready.wait(self.timeout[0] + self.timeout[1]):
+            self.close()
+            raise _unreachable(requests.exceptions.ReadTimeout("no channel"), self._stream_url)
+        if self._open_error is not None:
+            self.close()
+            raise self._open_error
+        try:
+            for package in self.packages:
+                self._subscribe(package)
+        except CallCenterError:
+            self.close()
+            raise
+        keeper = threading.Thread(target=self._keep_alive, name="xsi-events-heartbeat",
+                                  daemon=True)
+        self._threads.append(keeper)
+        keeper.start()
+
+    @property
+    def _stream_url(self) -> str:
+        return self.urls.stream + "/channel"
+
+    def _subscribe(self, package: str) -> None:
+        body = codec.subscription_body(event=package, channel_set_id=self.channel_set_id,
+                                       application_id=self.application_id)
+        url = self.control._url("user", self.user_id)
+        try:
+            response = self.control._send("POST", url, body)
+        except Rejected as exc:
+            if exc.status != 409:
+                log.info("no %s events for %s: %s", package, self.user_id, exc)
+                return
+            # left over from a crash: delete the old subscription, then subscribe again
+            self._delete_leftover(package)
+            response = self.control._send("POST", url, body)
+        except (NotPermitted, NotFound) as exc:
+            if isinstance(exc, NotFound) and self.channel_id is None:
+                raise
+            log.info("no %s events for %s: %s", package, self.user_id, exc)
+            return
+        subscription = codec.decode_subscription(response.content)
+        self.subscriptions[package] = subscription.subscription_id or ""
+        if subscription.expires:
+            self.expires = min(self.expires, subscription.expires)
+
+    def _delete_leftover(self, package: str) -> None:
+        listing = self.control._send("GET", self.control._url("user", self.user_id,
+                                                              "subscription"))
+        root = codec.parse_document(listing.content, "Subscriptions")
+        for item in root.findall(f"{{{codec.XSI}}}Subscription"):
+            fields = codec.fields_of(item, codec.SUBSCRIPTION_SPEC)
+            if fields.get("event") == package and \
+                    fields.get("application_id") == self.application_id:
+                self.control._send("DELETE", self.control._url(
+                    "subscription", str(fields["subscription_id"])))
+
+    # --- the stream -------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        body = codec.channel_body(channel_set_id=self.channel_set_id,
+                                  application_id=self.application_id)
+        reason = "the stream ended"
+        try:
+            response = self._stream_session.post(
+                self._stream_url, data=body, stream=True, verify=self._verify,
+                allow_redirects=False, headers={"Content-Type": "application/xml"},
+                # the stream carries a heartbeat at least every 15 s: silence twice that long
+                # is a dead connection
+                timeout=(self.timeout[0], max(self.timeout[1], 2 * self.heartbeat_s + 5)))
+        except requests.RequestException as exc:
+            self._open_error = _unreachable(exc, self._stream_url)
+            self._ready.set()
+            return
+        self._response = response
+        if response.status_code != 200:
+            try:
+                self.control._raise_for_status(response, self._stream_url)
+                raise ProtocolError(f"the channel answered {response.status_code}")
+            except CallCenterError as exc:
+                self._open_error = exc
+            self._ready.set()
+            response.close()
+            return
+        self.control.session.cookies.update(self._stream_session.cookies)
+        splitter = DocumentSplitter()
+        try:
+            for chunk in response.iter_content(chunk_size=None):
+                for document in splitter.feed(chunk):
+                    if self._handle(document):
+                        reason = "the channel was terminated"
+                        return
+                if self._stop.is_set():
+                    return
+        except Exception as exc:  # a cut stream, or closed from another thread
+            reason = f"the stream was cut ({type(exc).__name__})"
+        finally:
+            if not self._ready.is_set():
+                self._open_error = ProtocolError("the channel closed before it opened")
+                self._ready.set()
+            elif not self._stop.is_set():
+                self._end(reason)
+
+    def _handle(self, document: bytes) -> bool:
+        """One document; True when it ends the channel."""
+        try:
+            item = codec.decode_stream_document(document)
+        except ProtocolError as exc:
+            log.warning("skipped a malformed document on the event channel: %s", exc)
+            return False
+        if isinstance(item, codec.Channel):
+            self.channel_id = item.channel_id
+            if item.expires:
+                self.expires = min(self.expires, item.expires)
+            self._ready.set()
+            return False
+        if isinstance(item, codec.ChannelHeartBeat):
+            return False
+        self.events_received += 1
+        if item.kind == "ChannelTerminatedEvent":
+            log.info("event channel terminated by the server: %s", item.reason)
+            return True
+        self._acknowledge(item)
+        if item.subscription_id not in self.subscriptions.values() and self.subscriptions:
+            return False  # another subscription's (or a stale one's): acknowledged, ignored
+        try:
+            self.when_event(item)
+        except Exception:
+            log.exception("an event handler failed")
+        return False
+
+    def _acknowledge(self, event: codec.Event) -> None:
+        if not event.event_id:
+            return
+        try:
+            self.control._send("POST", self.control._url("channel", "eventresponse"),
+                               codec.event_response_body(event.event_id))
+            self.acknowledged += 1
+        except CallCenterError as exc:
+            log.info("could not acknowledge event %s: %s", event.event_id, exc)
+
+    # --- heartbeats and refreshes -----------------------------------------------------------
+
+    def _keep_alive(self) -> None:
+        refresh_at = time.monotonic() + self.expires / 2
+        while not self._stop.wait(self.heartbeat_s):
+            try:
+                self.control._send("PUT", self.control._url("channel", self.channel_id or "",
+                                                            "heartbeat"))
+                if time.monotonic() >= refresh_at:
+                    self._refresh()
+                    refresh_at = time.monotonic() + self.expires / 2
+            except NotFound:
+                self._end("the channel is gone (heartbeat 404)")
+                return
+            except InvalidCredentials:
+                self._end("the credentials were refused")
+                return
+            except CallCenterError as exc:
+                log.info("event channel heartbeat failed: %s", exc)
+
+    def _refresh(self) -> None:
+        self.control._send("PUT", self.control._url("channel", self.channel_id or ""),
+                           codec.expires_body("Channel", EXPIRES_S))
+        for subscription_id in self.subscriptions.values():
+            self.control._send("PUT", self.control._url("subscription", subscription_id),
+                               codec.expires_body("Subscription", EXPIRES_S))
+
+    # --- the end ----------------------------------------------------------------------------
+
+    def _end(self, reason: str) -> None:
+        with self._closed_once:
+            if self._closed:
+                return
+            self._closed = True
+        self._stop.set()
+        if self._response is not None:
+            self._response.close()
+        try:
+            self.when_closed(reason)
+        except Exception:
+            log.exception("an event channel's close handler failed")
+
+    def close(self) -> None:
+        """Delete the subscriptions and the channel (best effort), and stop."""
+        with self._closed_once:
+            already = self._closed
+            self._closed = True
+        self._stop.set()
+        if not already:
+            for subscription_id in list(self.subscriptions.values()):
+                try:
+                    self.control._send("DELETE", self.control._url("subscription",
+                                                                   subscription_id))
+                except CallCenterError as exc:
+                    log.info("could not delete subscription: %s", exc)
+            if self.channel_id:
+                try:
+                    self.control._send("DELETE", self.control._url("channel", self.channel_id))
+                except CallCenterError as exc:
+                    log.info("could not delete the event channel: %s", exc)
+        if self._response is not None:
+            self._response.close()
+        self._stream_session.close()
+        self.control.session.close()

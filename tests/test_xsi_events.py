@@ -1,0 +1,138 @@
+"""Xsi-Events against the simulator over real HTTP: the stream, heartbeats, subscriptions with
+their first event, an event on every change whoever makes it, acknowledgements, and the
+channel's end."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiosk.callcenter import codec
+from kiosk.callcenter.events import DocumentSplitter, EventChannel
+from kiosk.config import from_dict
+from kiosk.errors import InvalidCredentials
+from kiosk.secret import Secret
+from tests.conftest import DESK12, ZOE, unit_settings, wait_until
+
+SAM = ("sam@demo.example", "sam-demo-1")
+
+
+@pytest.fixture
+def callcenter(sim, tmp_path):
+    return from_dict(unit_settings(tmp_path, url=sim.url)).callcenter
+
+
+class Recorder:
+    def __init__(self):
+        self.events: list[codec.Event] = []
+        self.closed: list[str] = []
+
+
+    def event(self, event):
+        self.events.append(event)
+
+    def kinds(self):
+        return [e.kind for e in self.events]
+
+
+def open_channel(callcenter, user=ZOE, **kwargs):
+    recorder = Recorder()
+    channel = EventChannel(callcenter, user[0], Secret(user[1]),
+                           channel_set_id="hotdesk-desk12", application_id="hotdesk-kiosk",
+                           **kwargs)
+    channel.when_event = recorder.event
+    channel.when_closed = recorder.closed.append
+    channel.open()
+    return channel, recorder
+
+
+def test_first_events_then_a_change_made_elsewhere(sim, callcenter):
+    channel, seen = open_channel(callcenter)
+    try:
+        assert wait_until(lambda: len(seen.events) == 2)
+        assert sorted(seen.kinds()) == ["AgentSubscriptionEvent", "HotelingGuestEvent"]
+        first = {e.kind: e for e in seen.events}
+        assert first["AgentSubscriptionEvent"].acd_state == "Sign-Out"
+        assert first["HotelingGuestEvent"].guest.host_user_id is None
+        sim.supervisor_sets(ZOE[0], "Unavailable", "20")
+        assert wait_until(lambda: "AgentStateEvent" in seen.kinds())
+        change = seen.events[-1]
+        assert (change.acd_state, change.unavailable_code) == ("Unavailable", "20")
+        assert change.target_id == ZOE[0]
+        state = sim.inspect()["events"]
+        assert wait_until(lambda: sim.inspect()["events"]["unacknowledged"] == 0)
+        assert state["pushed"] == 3 and len(state["subscriptions"]) == 2
+    finally:
+        channel.close()
+    state = sim.inspect()["events"]
+    assert state["channels"] == [] and state["subscriptions"] == []
+    assert state["acknowledged"] == 3
+
+
+def test_an_actions_change_is_pushed_too(sim, callcenter, xsi):
+    channel, seen = open_channel(callcenter)
+    try:
+        assert wait_until(lambda: len(seen.events) == 2)
+        xsi(ZOE).associate(DESK12[0], limit_hours=8)
+        assert wait_until(lambda: seen.kinds().count("HotelingGuestEvent") == 2)
+        assert seen.events[-1].guest.host_user_id == DESK12[0]
+    finally:
+        channel.close()
+
+
+def test_a_supervisor_gets_hoteling_events_only(sim, callcenter):
+    channel, seen = open_channel(callcenter, user=SAM)
+    try:
+        assert list(channel.subscriptions) == ["Hoteling Guest"]
+        assert wait_until(lambda: seen.kinds() == ["HotelingGuestEvent"])
+    finally:
+        channel.close()
+
+
+def test_a_server_restart_closes_the_channel(sim, callcenter):
+    channel, seen = open_channel(callcenter)
+    try:
+        sim.events.cut_all()
+        assert wait_until(lambda: seen.closed != [])
+        assert "cut" in seen.closed[0] or "ended" in seen.closed[0]
+    finally:
+        channel.close()
+
+
+def test_a_terminated_channel_says_why(sim, callcenter):
+    channel, seen = open_channel(callcenter)
+    try:
+        sim.events.delete_channel(channel.channel_id)
+        assert wait_until(lambda: seen.closed == ["the channel was terminated"])
+    finally:
+        channel.close()
+
+
+def test_a_subscription_left_over_from_a_crash_is_replaced(sim, callcenter):
+    crashed, _ = open_channel(callcenter)
+    crashed._stop.set()  # the process died: nothing deleted
+    crashed._stream_session.close()
+    channel, _ = open_channel(callcenter)  # 409 on subscribe: the old one is cleared
+    try:
+        assert set(channel.subscriptions) == set(codec.EVENT_PACKAGES)
+        subs = sim.inspect()["events"]["subscriptions"]
+        assert len(subs) == 2 and {s["id"] for s in subs} == set(channel.subscriptions.values())
+    finally:
+        channel.close()
+
+
+def test_wrong_password_is_refused_once(sim, callcenter):
+    with pytest.raises(InvalidCredentials):
+        open_channel(callcenter, user=(ZOE[0], "wrong"))
+    assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 1
+
+
+def test_documents_are_split_and_a_malformed_one_skipped():
+    splitter = DocumentSplitter()
+    heartbeat = b'<?xml version="1.0"?><ChannelHeartBeat xmlns="http://schema.broadsoft.com/xsi"/>'
+    broken = b'<?xml version="1.0"?><Event xmlns="http://schema.broadsoft.com/xsi"><oops'
+    stream = heartbeat + broken + heartbeat
+    documents = []
+    for i in range(0, len(stream), 7):  # the network cuts anywhere
+        documents += splitter.feed(stream[i:i + 7])
+    assert documents == [heartbeat, broken, heartbeat]
+    assert isinstance(codec.decode_stream_document(documents[0]), codec.ChannelHeartBeat)
