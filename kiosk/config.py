@@ -158,6 +158,8 @@ KEYS: tuple[Key, ...] = (
         "appended when the agent types only the user part", _optional_domain),
     Key("callcenter.initial_acd_state", (str,), "Available", "`Available` or `Unavailable`",
         _one_of(ACD_INITIAL_STATES)),
+    Key("callcenter.events", (bool,), True,
+        "follow the agent's desk and ACD state by Xsi-Events push; `false` = polling only"),
     Key("signin.append_domain", (bool,), True, "append `callcenter.default_domain` to a bare user"),
     Key("signin.stay_signed_in_default", (bool,), True, "*Stay signed in* ticked at first"),
     Key("signin.languages", (list,), ["en"],
@@ -215,6 +217,7 @@ class CallCenterConfig:
     read_timeout_s: float
     default_domain: str
     initial_acd_state: str
+    events: bool = True
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -429,6 +432,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             read_timeout_s=v["callcenter.read_timeout_s"],
             default_domain=v["callcenter.default_domain"].lower(),
             initial_acd_state=v["callcenter.initial_acd_state"],
+            events=v["callcenter.events"],
         ),
         signin=SignInConfig(
             append_domain=v["signin.append_domain"],

@@ -54,7 +54,7 @@ def clock_synchronised() -> bool | None:
 
 #: The checks' names as the report shows them.
 NAMES = {"state_dir": "state directory", "session_log": "session log", "callcenter":
-         "Call Center", "host": "desk host", "gpio": "GPIO"}
+         "Call Center", "host": "desk host", "gpio": "GPIO", "events": "Xsi-Events"}
 
 
 def _defaults() -> configuration.Config:
@@ -85,9 +85,11 @@ class Doctor:
             self.config = _defaults()
         for check in (self.check_state_dir, self.check_session_log, self.check_display,
                       self.check_phone, self.check_gpio, self.check_callcenter,
-                      self.check_host, self.check_clock, self.check_fonts):
+                      self.check_host, self.check_events, self.check_clock,
+                      self.check_fonts):
             name = check.__name__.removeprefix("check_")
-            if not configured and check in (self.check_callcenter, self.check_host):
+            if not configured and check in (self.check_callcenter, self.check_host,
+                                            self.check_events):
                 checks.append(Check(NAMES.get(name, name), False,
                                     "not checked: the configuration failed",
                                     "fix the configuration first"))
@@ -296,6 +298,39 @@ class Doctor:
         guest = " ".join(p for p in (host.guest_first_name, host.guest_last_name) if p)
         return Check("desk host", True, f"{desk.host_user_id} accepted, Hoteling Host active"
                      + (f", guest now: {guest}" if guest else ", desk free"))
+
+    def check_events(self) -> Check:
+        """Whether the XSP offers Xsi-Events: a channel opened (and deleted) as the host."""
+        from kiosk.callcenter.events import APPLICATION_ID, EventChannel
+        from kiosk.errors import CallCenterError, ConfigError, NotFound
+
+        if not self.config.callcenter.events:
+            return Check("Xsi-Events", True, "off (callcenter.events = false): the kiosk polls "
+                         f"every {self.config.session.heartbeat_s} s")
+        desk = self.config.desk
+        try:
+            password = configuration.read_host_password(desk, environ=self.environ)
+        except ConfigError:
+            return Check("Xsi-Events", False, "not checked: no desk host password",
+                         "fix the desk host check first")
+        channel = EventChannel(self.config.callcenter, desk.host_user_id, password,
+                               channel_set_id=f"hotdesk-doctor-{desk.id}",
+                               application_id=f"{APPLICATION_ID}-doctor", packages=())
+        try:
+            channel.open()
+        except NotFound:
+            return Check("Xsi-Events", False, "the XSP does not offer Xsi-Events (404): the "
+                         "kiosk follows the server by polling every heartbeat instead",
+                         "ask the Call Center's operators to enable Xsi-Events, or set "
+                         "callcenter.events = false")
+        except CallCenterError as exc:
+            return Check("Xsi-Events", False, f"no event channel: {exc}",
+                         "fix the Call Center and desk host checks first; a proxy must let "
+                         "a long-lived HTTPS answer through")
+        finally:
+            channel.close()
+            password.wipe()
+        return Check("Xsi-Events", True, "offered: changes are pushed to the kiosk")
 
     def check_clock(self) -> Check:
         synced = self.clock_synced()

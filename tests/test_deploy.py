@@ -218,10 +218,11 @@ def doctor(unit_files, factory=None, **changes):
 def test_doctor_all_green_against_the_simulators(unit_files):
     checks = doctor(unit_files)
     assert [name for name, c in checks.items() if not c.ok] == []
-    assert len(checks) == 10
+    assert len(checks) == 11
     assert "VX-400" in checks["phone"].detail and "VX4-000123" in checks["phone"].detail
     assert "TLS valid for" in checks["Call Center"].detail
     assert "Hoteling Host active" in checks["desk host"].detail
+    assert checks["Xsi-Events"].detail.startswith("offered")
 
 
 def test_doctor_silent_phone(unit_files, sim_phone):
@@ -305,12 +306,12 @@ def test_doctor_with_a_broken_configuration_still_checks_the_rest(tmp_path):
     (dri / "card0").write_text("")
     checks = {c.name: c for c in Doctor(path, dri_dir=dri, pin_factory=MockFactory(),
                                          clock_synced=lambda: True).run()}
-    assert len(checks) == 10
+    assert len(checks) == 11
     assert not checks["configuration"].ok and "desk.id" in checks["configuration"].detail
     for name in ("display", "clock", "GPIO", "fonts"):
         assert checks[name].ok, checks[name]
         assert "with the defaults" in checks[name].detail
-    for name in ("Call Center", "desk host"):
+    for name in ("Call Center", "desk host", "Xsi-Events"):
         assert not checks[name].ok and checks[name].detail.startswith("not checked")
 
 

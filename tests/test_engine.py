@@ -595,7 +595,8 @@ def test_sign_in_reads_the_profile_alongside_the_association(make_unit):
     finally:
         traffic.release_all()
     assert signing_in.result(10).ok
-    sign_in = [r for r in traffic.snapshot() if "UnavailableCodes" not in r["request"]]
+    sign_in = [r for r in traffic.snapshot() if "UnavailableCodes" not in r["request"]
+               and "xsi-actions" in r["request"]]  # (the event channel opens afterwards)
     names = [r["request"].split()[0] + " " + r["request"].rsplit("/", 1)[-1] for r in sign_in]
     assert names[0] == "GET HotelingGuest"
     assert sorted(names[1:3]) == ["GET profile", "PUT HotelingGuest"]
@@ -734,3 +735,70 @@ def test_a_state_set_by_a_supervisor_shows_within_a_heartbeat(make_unit, sim):
     assert (agent.acd_state, agent.unavailable_code) == ("Unavailable", "20")
     kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
     assert "acd_state_seen" in kinds
+
+
+
+# --- live state pushed by the server (Xsi-Events) -------------------------------------------
+
+
+def test_a_supervisors_change_is_pushed_at_once(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    sim.supervisor_sets(ZOE[0], "Unavailable", "20")  # no clock moves: no heartbeat runs
+    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "20", timeout=10)
+    assert unit.engine.snapshot.agent.acd_state == "Unavailable"
+    events = sim.inspect()["events"]
+    assert {s["event"] for s in events["subscriptions"]} == {"Hoteling Guest",
+                                                              "Call Center Agent"}
+    assert wait_until(lambda: sim.inspect()["events"]["unacknowledged"] == 0)
+    assert unit.engine.sign_out().result(10).ok
+    unit.engine.settle()
+    events = sim.inspect()["events"]
+    assert events["channels"] == [] and events["subscriptions"] == []  # deleted at sign-out
+    sim.supervisor_sets(ZOE[0], "Available")  # about a session that has ended: nothing
+    assert unit.engine.snapshot.state is State.IDLE and unit.engine.snapshot.agent is None
+
+
+def test_an_agent_taken_to_another_desk_is_signed_out_here_at_once(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    sim.model.set_modes(moved="move")
+    XsiClient(sim.url, *ZOE).associate(DESK14[0], limit_hours=8)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=10)
+    assert unit.engine.snapshot.notice == "evicted_moved"
+    assert unit.phone_line() is None
+
+
+def test_a_dead_channel_falls_back_to_polling_and_comes_back(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    sim.events.cut_all()  # a server restart
+    assert wait_until(lambda: not unit.engine.snapshot.push, timeout=10)
+    sim.supervisor_sets(ZOE[0], "Wrap-Up")
+    unit.advance(15)  # polled at the heartbeat while the channel is down
+    assert unit.engine.snapshot.agent.acd_state == "Wrap-Up"
+    unit.advance(10)  # the back-off (5 s, then 10 s) passed: a new channel
+    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert len(sim.inspect()["events"]["channels"]) == 1
+    kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
+    assert kinds.count("events_up") == 2 and "events_down" in kinds
+
+
+def test_a_supervisor_subscribes_to_the_desk_only(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("sam", SAM[1]).result(10).ok
+    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert [s["event"] for s in sim.inspect()["events"]["subscriptions"]] == ["Hoteling Guest"]
+
+
+def test_events_off_keeps_the_kiosk_on_polling(make_unit, sim):
+    unit = make_unit(callcenter__events=False)
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    unit.engine.settle()
+    assert sim.inspect()["events"]["channels"] == [] and not unit.engine.snapshot.push
+    sim.supervisor_sets(ZOE[0], "Unavailable", "10")
+    unit.advance(15)
+    assert unit.engine.snapshot.agent.unavailable_code == "10"

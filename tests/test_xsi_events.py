@@ -136,3 +136,71 @@ def test_documents_are_split_and_a_malformed_one_skipped():
         documents += splitter.feed(stream[i:i + 7])
     assert documents == [heartbeat, broken, heartbeat]
     assert isinstance(codec.decode_stream_document(documents[0]), codec.ChannelHeartBeat)
+
+
+def test_the_watch_command_prints_events_as_json_lines(sim, unit_config):
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kiosk", "callcenter", "watch", "--config", str(unit_config()),
+         "--user", "zoe", "--password-stdin", "--json"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        process.stdin.write(ZOE[1] + "\n")
+        process.stdin.close()
+        first = [json.loads(process.stdout.readline()) for _ in range(2)]
+        assert sorted(e["kind"] for e in first) == ["AgentSubscriptionEvent",
+                                                     "HotelingGuestEvent"]
+        sim.supervisor_sets(ZOE[0], "Unavailable", "20")
+        change = json.loads(process.stdout.readline())
+        assert change["kind"] == "AgentStateEvent" and change["unavailable_code"] == "20"
+    finally:
+        process.send_signal(2)
+        assert process.wait(timeout=15) == 0, process.stderr.read()
+    assert sim.inspect()["events"]["channels"] == []
+    assert ZOE[1] not in process.stderr.read()
+
+
+def test_the_watch_command_with_a_wrong_password_exits_3(unit_config):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-m", "kiosk", "callcenter", "watch", "--config", str(unit_config()),
+         "--user", "zoe", "--password-stdin"], input="wrong\n", capture_output=True,
+        text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+
+
+def _event(kind: str, subscription: str) -> bytes:
+    return ('<?xml version="1.0" encoding="UTF-8"?><xsi:Event '
+            'xmlns:xsi="http://schema.broadsoft.com/xsi" '
+            'xmlns:xsi1="http://www.w3.org/2001/XMLSchema-instance" '
+            'xsi1:type="xsi:SubscriptionEvent"><xsi:eventID>e-1</xsi:eventID>'
+            f'<xsi:subscriptionId>{subscription}</xsi:subscriptionId>'
+            '<xsi:targetId>zoe@demo.example</xsi:targetId>'
+            f'<xsi:eventData xsi1:type="xsi:{kind}"><xsi:whatever/></xsi:eventData>'
+            '</xsi:Event>').encode()
+
+
+def test_unknown_events_and_other_subscriptions_are_acknowledged_and_ignored(sim, callcenter):
+    channel, seen = open_channel(callcenter)
+    try:
+        assert wait_until(lambda: len(seen.events) == 2)
+        before = sim.inspect()["events"]["acknowledged"]
+        ours = next(iter(channel.subscriptions.values()))
+        assert channel._handle(_event("AgentStateEvent", "not-ours")) is False
+        assert channel._handle(_event("AgentStateEvent", ours).replace(
+            b"zoe@demo.example", b"other@demo.example")) is False
+        assert channel._handle(_event("CallCenterAgentSomethingNewEvent", ours)) is False
+        assert sim.inspect()["events"]["acknowledged"] == before + 3  # all acknowledged
+        assert seen.kinds()[2:] == ["CallCenterAgentSomethingNewEvent"]  # only ours handed on
+        assert seen.events[-1].acd_state is None
+    finally:
+        channel.close()

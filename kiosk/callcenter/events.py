@@ -23,7 +23,9 @@ ends the channel (`when_closed`), and whoever owns it opens a new one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -40,11 +42,15 @@ from kiosk.errors import (
     NotPermitted,
     ProtocolError,
     Rejected,
+    ServerBusy,
+    Unreachable,
 )
 from kiosk.secret import Secret
 
 log = logging.getLogger(__name__)
 
+#: One fixed application ID for every kiosk (with a channel set per desk).
+APPLICATION_ID = "hotdesk-kiosk"
 HEARTBEAT_S = 15.0
 EXPIRES_S = 3600
 MAX_BUFFER = 1 << 20  # a stream that never closes a document is dropped past this
@@ -90,8 +96,11 @@ def _complete(document: bytes) -> bool:
 class EventChannel:
     def __init__(self, callcenter, user_id: str, password: Secret, *, channel_set_id: str,
                  application_id: str, packages: tuple[str, ...] = codec.EVENT_PACKAGES,
-                 heartbeat_s: float = HEARTBEAT_S):
-        """`callcenter`: a `CallCenterConfig` (URL, CA bundle, timeouts)."""
+                 heartbeat_s: float = HEARTBEAT_S, own_heartbeats: bool = True):
+        """`callcenter`: a `CallCenterConfig` (URL, CA bundle, timeouts). `own_heartbeats`:
+        send them from a thread of its own; False when the owner calls `heartbeat()` on its
+        own clock (the engine does, from its heartbeat)."""
+        self.own_heartbeats = own_heartbeats
         self.urls = XsiUrls.parse(callcenter.url)
         self.user_id = user_id
         self.channel_set_id = channel_set_id
@@ -116,6 +125,8 @@ class EventChannel:
         self.acknowledged = 0
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
+        self._refresh_at = float("inf")
+        self._subscribing = False
         self._stop = threading.Event()
         self._closed_once = threading.Lock()
         self._closed = False
@@ -136,16 +147,21 @@ class EventChannel:
         if self._open_error is not None:
             self.close()
             raise self._open_error
-        try:
+        try:  # (a subscription's first event may come before its ID: taken while subscribing)
+            self._subscribing = True
             for package in self.packages:
                 self._subscribe(package)
         except CallCenterError:
             self.close()
             raise
-        keeper = threading.Thread(target=self._keep_alive, name="xsi-events-heartbeat",
-                                  daemon=True)
-        self._threads.append(keeper)
-        keeper.start()
+        finally:
+            self._subscribing = False
+        self._refresh_at = time.monotonic() + self.expires / 2
+        if self.own_heartbeats:
+            keeper = threading.Thread(target=self._keep_alive, name="xsi-events-heartbeat",
+                                      daemon=True)
+            self._threads.append(keeper)
+            keeper.start()
 
     @property
     def _stream_url(self) -> str:
@@ -251,8 +267,10 @@ class EventChannel:
             log.info("event channel terminated by the server: %s", item.reason)
             return True
         self._acknowledge(item)
-        if item.subscription_id not in self.subscriptions.values() and self.subscriptions:
-            return False  # another subscription's (or a stale one's): acknowledged, ignored
+        if item.target_id not in (None, self.user_id) or (
+                not self._subscribing and item.subscription_id not in
+                self.subscriptions.values()):
+            return False  # another target's or subscription's: acknowledged, ignored
         try:
             self.when_event(item)
         except Exception:
@@ -271,20 +289,27 @@ class EventChannel:
 
     # --- heartbeats and refreshes -----------------------------------------------------------
 
+    def heartbeat(self) -> None:
+        """`PUT …/channel/{id}/heartbeat` (and the refreshes, once at half-life). Raises
+        CallCenterError: `NotFound` when the channel is gone."""
+        self.control._send("PUT", self.control._url("channel", self.channel_id or "",
+                                                    "heartbeat"))
+        if time.monotonic() >= self._refresh_at:
+            self._refresh()
+            self._refresh_at = time.monotonic() + self.expires / 2
+
     def _keep_alive(self) -> None:
-        refresh_at = time.monotonic() + self.expires / 2
         while not self._stop.wait(self.heartbeat_s):
             try:
-                self.control._send("PUT", self.control._url("channel", self.channel_id or "",
-                                                            "heartbeat"))
-                if time.monotonic() >= refresh_at:
-                    self._refresh()
-                    refresh_at = time.monotonic() + self.expires / 2
+                self.heartbeat()
             except NotFound:
                 self._end("the channel is gone (heartbeat 404)")
                 return
             except InvalidCredentials:
                 self._end("the credentials were refused")
+                return
+            except (Unreachable, ServerBusy) as exc:
+                self._end(f"the heartbeat failed: {exc}")
                 return
             except CallCenterError as exc:
                 log.info("event channel heartbeat failed: %s", exc)
@@ -304,8 +329,8 @@ class EventChannel:
                 return
             self._closed = True
         self._stop.set()
-        if self._response is not None:
-            self._response.close()
+        if threading.current_thread() not in self._threads:
+            self._drop_stream()
         try:
             self.when_closed(reason)
         except Exception:
@@ -329,7 +354,21 @@ class EventChannel:
                     self.control._send("DELETE", self.control._url("channel", self.channel_id))
                 except CallCenterError as exc:
                     log.info("could not delete the event channel: %s", exc)
-        if self._response is not None:
-            self._response.close()
+        self._drop_stream()
         self._stream_session.close()
         self.control.session.close()
+
+    def _drop_stream(self) -> None:
+        """Cut the stream's connection under the reader (closing the response from another
+        thread would wait for the reader's lock), then close the response."""
+        response = self._response
+        if response is None:
+            return
+        sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(5)
+        response.close()

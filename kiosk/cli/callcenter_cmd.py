@@ -1,4 +1,5 @@
-"""`kiosk callcenter whoami / desk / release`: support staff's view of the Call Center."""
+"""`kiosk callcenter whoami / desk / watch / release`: support staff's view of the Call
+Center."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ import argparse
 import getpass
 import json
 import logging
+import signal
 import sys
+import threading
+from datetime import datetime
 
 from kiosk import config as configuration
 from kiosk.cli.common import (
+    EXIT_UNREACHABLE,
     EXIT_USAGE,
     CommandError,
     add_config_option,
@@ -42,6 +47,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     desk.add_argument("--json", action="store_true", help="print one JSON object")
     desk.set_defaults(func=run_desk)
 
+    watch = commands.add_parser(
+        "watch", help="print a user's events as the Call Center pushes them (Xsi-Events)",
+        description="Opens an event channel as that user, subscribes to Hoteling Guest and "
+        "Call Center Agent, and prints each event until Ctrl-C: proof that push works through "
+        "the site's firewall and proxy. Exit codes as whoami.")
+    add_config_option(watch)
+    watch.add_argument("--user", required=True, metavar="ID",
+                       help="user ID; just the user part when an append domain applies")
+    watch.add_argument("--password-stdin", action="store_true",
+                       help="read the password as one line from stdin instead of a prompt")
+    watch.add_argument("--json", action="store_true", help="one JSON object a line")
+    watch.set_defaults(func=run_watch)
+
     release = commands.add_parser("release", help="force-release this desk (audited)")
     add_config_option(release)
     release.add_argument("--reason", required=True, help="why, for the record")
@@ -70,14 +88,18 @@ def _optional(call):
         return None
 
 
-def run_whoami(args: argparse.Namespace) -> int:
-    config = load_config(args)
+def _user_id(args: argparse.Namespace, config: configuration.Config) -> str:
     try:
-        user_id = normalise_user_id(args.user, default_domain=config.callcenter.default_domain,
-                                    append_domain=config.signin.append_domain)
+        return normalise_user_id(args.user, default_domain=config.callcenter.default_domain,
+                                 append_domain=config.signin.append_domain)
     except IdentityError as exc:
         reason = {"needs_domain": "enter the full user ID, user@domain"}.get(exc.code, exc.code)
         raise CommandError(f"not a usable user ID ({reason})", EXIT_USAGE) from None
+
+
+def run_whoami(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    user_id = _user_id(args, config)
     password = _read_password(args.password_stdin)
     from kiosk.callcenter.client import XsiClient  # here: requests costs 0.1 s to import
 
@@ -104,6 +126,60 @@ def run_whoami(args: argparse.Namespace) -> int:
     print(f"  number {profile.number or '-'}, extension {profile.extension or '-'}")
     print(f"  desk: {result['host_user_id'] or 'not at a desk'}")
     print(f"  ACD state: {result['acd_state'] or 'no Call Center service'}")
+    return 0
+
+
+def _event_line(event, as_json: bool) -> str:
+    data = {"kind": event.kind, "target": event.target_id, "event_id": event.event_id,
+            "sequence": event.sequence_number}
+    if event.acd_state is not None:
+        data.update(acd_state=event.acd_state, unavailable_code=event.unavailable_code)
+    if event.guest is not None:
+        data["desk"] = event.guest.host_user_id
+    if event.unassigned:
+        data["unassigned"] = True
+    if event.reason:
+        data["reason"] = event.reason
+    if as_json:
+        return json.dumps(data, ensure_ascii=False)
+    when = datetime.now().strftime("%H:%M:%S")
+    detail = ", ".join(f"{k} {v}" for k, v in data.items()
+                       if k not in ("kind", "event_id", "sequence") and v is not None)
+    return f"{when}  {event.kind}  {detail}"
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    from kiosk.callcenter.events import APPLICATION_ID, EventChannel
+
+    config = load_config(args)
+    user_id = _user_id(args, config)
+    password = _read_password(args.password_stdin)
+    ended = threading.Event()
+    reason: list[str] = []
+    channel = EventChannel(config.callcenter, user_id, password,
+                           channel_set_id=f"hotdesk-watch-{config.desk.id}",
+                           application_id=f"{APPLICATION_ID}-watch")
+    channel.when_event = lambda event: print(_event_line(event, args.json), flush=True)
+    channel.when_closed = lambda why: (reason.append(why), ended.set())
+    try:
+        channel.open()
+    except CallCenterError as exc:
+        password.wipe()
+        raise callcenter_failure(exc) from None
+    if not args.json:
+        print(f"watching {user_id} (channel {channel.channel_id}; "
+              f"{', '.join(channel.subscriptions) or 'no packages'}); Ctrl-C stops",
+              file=sys.stderr, flush=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: ended.set())
+    try:
+        while not ended.wait(0.5):
+            pass
+    finally:
+        channel.close()
+        password.wipe()
+    if reason:
+        raise CommandError(f"the event channel ended: {reason[0]}", EXIT_UNREACHABLE)
     return 0
 
 

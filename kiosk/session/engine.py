@@ -21,7 +21,8 @@ The engine is the only state machine; its collaborators each do one job and repo
 | `PhoneLink` (`phonelink.py`) | the phone: open and retry, status, power cycle, hook, the line |
 | `SignInSaga` (`saga.py`) | the sign-in steps with journal and undo; the throttle |
 | `ServerCleanup` (`cleanup.py`) | one rule for freeing the server; the outbox |
-| `DeskWatch` (`watch.py`) | heartbeat, "still ours", reconnecting |
+| `DeskWatch` (`watch.py`) | heartbeat, "still ours", reconnecting; polls while no push |
+| `EventChannel` (`kiosk/callcenter/events.py`) | Xsi-Events: the server's changes, pushed |
 | `policies.decide` (`policies.py`) | warn, sign out or wait, as a pure function |
 | `light_for` (`model.py`) | the status light, as a pure function of the snapshot |
 """
@@ -63,6 +64,18 @@ ACD_STATES = ("Available", "Unavailable", "Wrap-Up")
 POLICY_TICK_S = 1.0
 
 
+def default_events_factory(config: Config) -> Callable:
+    """Event channels for this desk: one fixed channel set and application ID per kiosk."""
+    def make(user_id: str, password: Secret, packages: tuple[str, ...]):
+        from kiosk.callcenter.events import APPLICATION_ID, EventChannel
+
+        return EventChannel(config.callcenter, user_id, password,
+                            channel_set_id=f"hotdesk-{config.desk.id}",
+                            application_id=APPLICATION_ID, packages=packages,
+                            own_heartbeats=False)  # the desk watch sends them
+    return make
+
+
 class DeskEngine:
     """The engine for one desk. Seams are keyword arguments:
 
@@ -71,6 +84,8 @@ class DeskEngine:
     - `phone_factory()`: opens the desk phone (`DeskPhone`); retried while it fails;
     - `panel`: the GPIO `DeskPanel`, or None;
     - `session_log`: the `SessionLog`;
+    - `events_factory(user_id, password, packages)`: an Xsi-Events `EventChannel` (default:
+      from config; none when `callcenter.events` is false);
     - `clock`: monotonic and wall time (`FakeClock` in tests).
 
     The unit's lock (one kiosk per unit) is `kiosk.wiring`'s business, not the engine's.
@@ -79,8 +94,11 @@ class DeskEngine:
     def __init__(self, config: Config, *, host_client: XsiClient, session_log: SessionLog,
                  phone_factory: Callable[[], DeskPhone], panel=None,
                  agent_client_factory: Callable[[str, Secret], XsiClient] | None = None,
-                 clock: Clock | None = None):
+                 events_factory: Callable | None = None, clock: Clock | None = None):
         self.config = config
+        if events_factory is None and config.callcenter.events:
+            events_factory = default_events_factory(config)
+        self.events_factory = events_factory
         self.host_client = host_client
         self.session_log = session_log
         self.panel = panel
@@ -95,6 +113,7 @@ class DeskEngine:
         self._unavailable_codes: tuple[tuple[str, str], ...] = ()
         self._release_on_hangup = False
         self._policy_timer: Timer | None = None
+        self._channels: set = set()  # every event channel made, to be sure all close
         self._started = False
         self._closed = False
 
@@ -124,6 +143,10 @@ class DeskEngine:
         watch.when_lost = self._connection_lost
         watch.when_rejected = lambda session: self._evicted("credentials_rejected")
         watch.when_reconnected = self._reconnected
+        watch.when_alive = lambda: self._snapshot.connection == Connection.OK or self._publish(
+            connection=Connection.OK)
+        watch.when_channel_dead = lambda session, channel: self._events_closed(
+            session, channel, "the channel is gone (heartbeat 404)")
         watch.when_reconnect_failed = lambda session, error, retry_in: self._record(
             "reconnect_failed", session.log_id, error=error_code(error), retry_in_s=retry_in)
 
@@ -143,6 +166,8 @@ class DeskEngine:
             return
         self._closed = True
         self.worker.stop(timeout)
+        for channel in self._channels:  # closing twice is harmless
+            channel.close()
         self.phone_link.close()
 
     def __enter__(self) -> DeskEngine:
@@ -365,6 +390,7 @@ class DeskEngine:
         self._publish(steps=self.saga.steps, language=language)
         self._fetch_unavailable_codes(session)
         self._policy_timer = self.worker.call_every(POLICY_TICK_S, self._check_policies)
+        self._open_events(session)
         return Outcome(True)
 
     def _limit_hours(self) -> int:
@@ -396,6 +422,7 @@ class DeskEngine:
             return Outcome(False, "not_signed_in")
         if self._policy_timer is not None:
             self._policy_timer.cancel()
+        self._close_events(session)
         self._busy_state = State.SIGNING_OUT
         self._publish(confirm=None, warning=None)
         if session.log_id is not None:
@@ -437,7 +464,7 @@ class DeskEngine:
         self._unavailable_codes = ()
         if notice is None and reason != "agent":
             notice = f"signed_out_{reason}"
-        self._publish(notice=notice, warning=None, auto_sign_out_in_s=None, steps=(),
+        self._publish(notice=notice, warning=None, auto_sign_out_in_s=None, steps=(), push=False,
                       language=self.config.signin.default_language,
                       connection=Connection.LOST if server_side == "outbox" else Connection.OK)
         return Outcome(True)
@@ -567,15 +594,90 @@ class DeskEngine:
               call_center: codec.CallCenter | None) -> None:
         """The heartbeat's answer: the agent's seat, and (agents) their ACD state, whoever
         changed it: a supervisor, the wrap-up timer, an ACD key on the phone."""
-        if not self._check_still_ours(session, guest) or call_center is None:
-            return
-        state, code = call_center.agent_acd_state, call_center.agent_unavailable_code
-        if state == "Sign-In":
+        if self._check_still_ours(session, guest) and call_center is not None:
+            self._acd_seen(session, call_center.agent_acd_state,
+                           call_center.agent_unavailable_code)
+
+    def _acd_seen(self, session: Session, state: str | None, code: str | None) -> None:
+        if state in (None, "Sign-In"):
             return  # transitional
         if (state, code) != (session.acd_state, session.unavailable_code):
             session.acd_state, session.unavailable_code = state, code
             self._record("acd_state_seen", session.log_id, state=state, unavailable_code=code)
             self._publish()
+
+    # --- Xsi-Events: the server's word the moment it changes -----------------------------------
+
+    def _open_events(self, session: Session) -> None:
+        """Open the agent's event channel (after the sign-in: never on its critical path);
+        until it is up, and whenever it is down, the heartbeat polls."""
+        session.events_timer = None
+        if self.events_factory is None or self._session is not session or \
+                session.reconnecting or session.events is not None:
+            return  # (reconnecting: opened again once the server answers)
+        packages = codec.EVENT_PACKAGES if session.role == "agent" else ("Hoteling Guest",)
+        channel = self.events_factory(session.user_id, session.password, packages)
+        self._channels.add(channel)
+        channel.when_event = lambda event: self.submit(
+            lambda: self._on_event(session, channel, event))
+        channel.when_closed = lambda reason: self.submit(
+            lambda: self._events_closed(session, channel, reason))
+        self.worker.offload(channel.open,
+                            lambda result: self._events_opened(session, channel, result))
+
+    def _events_opened(self, session: Session, channel, result: Result) -> None:
+        if self._session is not session:
+            self._drop_channel(channel)  # the agent left meanwhile
+            return
+        if result.error is not None:
+            log.info("no event channel for %s (polling instead): %s", session.user_id,
+                     result.error)
+            self._record("events_down", session.log_id, error=error_code(result.error))
+            self._retry_events(session)
+            return
+        session.events = channel
+        session.events_backoff.reset()
+        self._record("events_up", session.log_id)
+        self._publish(push=True)
+
+    def _events_closed(self, session: Session, channel, reason: str) -> None:
+        if self._session is not session or session.events is not channel:
+            return
+        session.events = None
+        self._drop_channel(channel)
+        self._record("events_down", session.log_id, reason=reason)
+        self._publish(push=False)
+        self.watch.beat()  # look now: a change may have been missed while it died
+        self._retry_events(session)
+
+    def _retry_events(self, session: Session) -> None:
+        wait = session.events_backoff.next()
+        session.events_timer = self.worker.call_at(self.clock.monotonic() + wait,
+                                                   lambda: self._open_events(session))
+
+    def _on_event(self, session: Session, channel, event: codec.Event) -> None:
+        if self._session is not session or session.events is not channel \
+                or self._busy_state is not None:
+            return  # for a session that has ended (or is ending)
+        if event.kind in ("AgentStateEvent", "AgentSubscriptionEvent"):
+            self._acd_seen(session, event.acd_state, event.unavailable_code)
+        elif event.kind == "HotelingGuestEvent":
+            if event.unassigned:
+                self._evicted("released")
+            elif event.guest is not None:
+                self._check_still_ours(session, event.guest)
+
+    def _close_events(self, session: Session) -> None:
+        if session.events_timer is not None:
+            session.events_timer.cancel()
+            session.events_timer = None
+        if session.events is not None:
+            self._drop_channel(session.events)  # subscriptions and channel deleted
+            session.events = None
+
+    def _drop_channel(self, channel) -> None:
+        self._channels.discard(channel)
+        self.worker.in_background(channel.close)
 
     def _check_still_ours(self, session: Session, guest: codec.HotelingGuest) -> bool:
         if guest.host_user_id == self.config.desk.host_user_id:
@@ -603,6 +705,7 @@ class DeskEngine:
                            notice="signed_out_connection_lost")
             return
         session.reconnecting = True
+        self._close_events(session)  # a channel over a dead network is dead too
         self.watch.reconnect(session)
         self._publish(connection=Connection.LOST, notice="reconnecting")
 
@@ -610,5 +713,6 @@ class DeskEngine:
         session.reconnecting = False
         if self._check_still_ours(session, guest):
             self._record("reconnected", session.log_id)
-            self._publish(connection=Connection.OK, notice=None)
+            self._publish(connection=Connection.OK, notice=None, push=False)
+            self._open_events(session)
 

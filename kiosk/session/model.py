@@ -99,6 +99,7 @@ class Snapshot:
     warning: PolicyWarning | None = None
     auto_sign_out_in_s: float | None = None
     connection: Connection = Connection.UNKNOWN
+    push: bool = False  # the server pushes changes (Xsi-Events); False: the kiosk polls
     phone: PhoneStatus = PhoneStatus.UNKNOWN
     off_hook: bool = False
     error: str | None = None  # the last error, as a code

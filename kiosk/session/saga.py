@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent import futures
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from hardware.phone import GuestLine, PhoneError
 from kiosk.callcenter import XsiClient, codec
@@ -80,6 +80,10 @@ class Session:
     pending_policy: policies.Deadline | None = None  # reached while off hook
     reconnecting: bool = False
     role: str = "agent"  # or "supervisor"
+    events: object | None = None  # the live EventChannel; None: polling
+    events_timer: object | None = None  # the next try to open one
+    events_backoff: policies.Backoff = field(
+        default_factory=lambda: policies.Backoff(5.0, 300.0))
 
     def agent(self) -> Agent:
         return Agent(

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from hardware.phone import PhoneTimeout
 from kiosk.callcenter import XsiClient
 from kiosk.config import Config
-from kiosk.errors import NETWORK_ERRORS, CallCenterError, InvalidCredentials
+from kiosk.errors import NETWORK_ERRORS, CallCenterError, InvalidCredentials, NotFound
 from kiosk.session.clock import Clock
 from kiosk.session.phonelink import PhoneLink
 from kiosk.session.policies import Backoff
@@ -57,6 +57,8 @@ class DeskWatch:
         self.when_rejected: Callable = _ignore
         self.when_reconnected: Callable = _ignore
         self.when_reconnect_failed: Callable = _ignore
+        self.when_channel_dead: Callable = _ignore
+        self.when_alive: Callable = _ignore
         self._beating = False
         self._heartbeat: Timer | None = None
         self._reconnect: Timer | None = None
@@ -78,7 +80,17 @@ class DeskWatch:
         session = self.session()
         if self._beating or self.busy() or (session is not None and session.reconnecting):
             return
+        ping = self.phone.ping_call()
+        if ping is not None:
+            self.worker.offload(ping, self._pinged)
         self._beating = True
+        if session is not None and session.events is not None:
+            # the server pushes every change: only the channel's heartbeat, which also tells
+            # whether the server is there
+            channel = session.events
+            self.worker.offload(channel.heartbeat, lambda result: self._channel_answered(
+                session, channel, result))
+            return
         if session is not None:
             client, agent = session.client, session.role == "agent"
 
@@ -87,9 +99,22 @@ class DeskWatch:
         else:
             ask = self.host_client.hoteling_host
         self.worker.offload(ask, lambda result: self._answered(session, result))
-        ping = self.phone.ping_call()
-        if ping is not None:
-            self.worker.offload(ping, self._pinged)
+
+    def _channel_answered(self, asked_for: Session, channel, result: Result) -> None:
+        self._beating = False
+        if self.session() is not asked_for or asked_for.events is not channel or self.busy():
+            return
+        error = result.error
+        if error is None:
+            self.when_alive()
+        elif isinstance(error, NotFound):
+            self.when_channel_dead(asked_for, channel)
+        elif isinstance(error, InvalidCredentials):
+            self.when_rejected(asked_for)
+        elif isinstance(error, NETWORK_ERRORS):
+            self.when_lost(asked_for, error)
+        else:
+            log.warning("event channel heartbeat: the server answered %s", error)
 
     def _pinged(self, result: Result) -> None:
         if isinstance(result.error, PhoneTimeout):

@@ -119,6 +119,8 @@ class Worker:
         if self._thread is not None and not self.on_worker():
             self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        # what is already on the network finishes (each call has its own timeouts)
+        futures.wait(list(self._pending), timeout=timeout)
         if self.wake in self.clock.when_advanced:
             self.clock.when_advanced.remove(self.wake)
 

@@ -85,7 +85,8 @@ class DemoLayout(BoxLayout):
 
     def supervisor_unavailable(self):
         """A supervisor sets the signed-in agent Unavailable (Meeting) on the Call Center,
-        behind the kiosk's back: the kiosk shows it at its next look at the server."""
+        behind the kiosk's back: the Call Center pushes it (within a second; at the next
+        heartbeat when the event channel is down)."""
         agent = self.unit.engine.snapshot.agent
         if agent is not None and agent.role == "agent":
             self.unit.callcenter_sim.supervisor_sets(agent.user_id, "Unavailable",

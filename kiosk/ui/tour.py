@@ -181,10 +181,10 @@ class Tour(Driver):
         return name
 
     def supervisor(self):
-        """A supervisor sets the agent Unavailable (Meeting) on the server; the screen shows it
-        after the kiosk's next look at the server (a heartbeat)."""
+        """A supervisor sets the agent Unavailable (Meeting) on the server; the Call Center
+        pushes it (Xsi-Events) and the screen shows it within a second."""
+        self._wait("the event channel", lambda: self.app.snapshot.push)
         self._on_ui(lambda: self.app.root.supervisor_unavailable())
-        self.unit.engine.clock.advance(self.unit.config.session.heartbeat_s)
         self._wait("Unavailable (Meeting)", lambda: self.app.snapshot.agent is not None and
                    self.app.snapshot.agent.unavailable_code == "20")
         return self._shot("supervisor")

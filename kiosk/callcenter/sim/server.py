@@ -23,6 +23,7 @@ and needs no credentials, under `/_sim`:
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import logging
@@ -33,6 +34,7 @@ import ssl
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -185,17 +187,25 @@ class _Server(ThreadingHTTPServer):
                  ssl_context: ssl.SSLContext | None):
         self.sim = sim
         self.ssl_context = ssl_context
+        self.connections: weakref.WeakSet = weakref.WeakSet()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, handler)
 
     def get_request(self):
         sock, address = self.socket.accept()
+        self.connections.add(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             # The handshake happens in the request's own thread (see _Handler.setup).
             sock = self.ssl_context.wrap_socket(sock, server_side=True,
                                                 do_handshake_on_connect=False)
         return sock, address
+
+    def drop_connections(self) -> None:
+        """Cut every client connection (their handler threads end at once)."""
+        for sock in list(self.connections):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request, client_address):
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
@@ -536,6 +546,7 @@ class SimulatedCallCenter:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
+        self._server.drop_connections()
         if self._tempdir is not None:
             self._tempdir.cleanup()
 
