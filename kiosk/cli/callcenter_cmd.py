@@ -34,11 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                      required=True)
 
     whoami = commands.add_parser("whoami", help="check an agent's credentials and show their state")
-    add_config_option(whoami)
-    whoami.add_argument("--user", required=True, metavar="ID",
-                        help="user ID; just the user part when an append domain applies")
-    whoami.add_argument("--password-stdin", action="store_true",
-                        help="read the password as one line from stdin instead of a prompt")
+    _user_arguments(whoami)
     whoami.add_argument("--json", action="store_true", help="print one JSON object")
     whoami.set_defaults(func=run_whoami)
 
@@ -52,11 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Opens an event channel as that user, subscribes to Hoteling Guest and "
         "Call Center Agent, and prints each event until Ctrl-C: proof that push works through "
         "the site's firewall and proxy. Exit codes as whoami.")
-    add_config_option(watch)
-    watch.add_argument("--user", required=True, metavar="ID",
-                       help="user ID; just the user part when an append domain applies")
-    watch.add_argument("--password-stdin", action="store_true",
-                       help="read the password as one line from stdin instead of a prompt")
+    _user_arguments(watch)
     watch.add_argument("--json", action="store_true", help="one JSON object a line")
     watch.set_defaults(func=run_watch)
 
@@ -64,6 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_option(release)
     release.add_argument("--reason", required=True, help="why, for the record")
     release.set_defaults(func=run_release)
+
+
+def _user_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config, --user and --password-stdin: a command that acts as an agent."""
+    add_config_option(parser)
+    parser.add_argument("--user", required=True, metavar="ID",
+                        help="user ID; just the user part when an append domain applies")
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="read the password as one line from stdin instead of a prompt")
 
 
 def _read_password(from_stdin: bool) -> Secret:
@@ -161,6 +162,8 @@ def run_watch(args: argparse.Namespace) -> int:
                            application_id=f"{APPLICATION_ID}-watch")
     channel.when_event = lambda event: print(_event_line(event, args.json), flush=True)
     channel.when_closed = lambda why: (reason.append(why), ended.set())
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the first event can be printed
+        signal.signal(sig, lambda *_: ended.set())
     try:
         channel.open()
     except CallCenterError as exc:
@@ -170,8 +173,6 @@ def run_watch(args: argparse.Namespace) -> int:
         print(f"watching {user_id} (channel {channel.channel_id}; "
               f"{', '.join(channel.subscriptions) or 'no packages'}); Ctrl-C stops",
               file=sys.stderr, flush=True)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: ended.set())
     try:
         while not ended.wait(0.5):
             pass

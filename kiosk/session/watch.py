@@ -104,17 +104,12 @@ class DeskWatch:
         self._beating = False
         if self.session() is not asked_for or asked_for.events is not channel or self.busy():
             return
-        error = result.error
-        if error is None:
+        if result.error is None:
             self.when_alive()
-        elif isinstance(error, NotFound):
+        elif isinstance(result.error, NotFound):
             self.when_channel_dead(asked_for, channel)
-        elif isinstance(error, InvalidCredentials):
-            self.when_rejected(asked_for)
-        elif isinstance(error, NETWORK_ERRORS):
-            self.when_lost(asked_for, error)
         else:
-            log.warning("event channel heartbeat: the server answered %s", error)
+            self._failed(asked_for, result.error, "event channel heartbeat")
 
     def _pinged(self, result: Result) -> None:
         if isinstance(result.error, PhoneTimeout):
@@ -125,19 +120,24 @@ class DeskWatch:
         if self.session() is not asked_for or self.busy():
             return  # the session changed meanwhile: this answer is stale
         error = result.error
-        if error is not None and not isinstance(error, CallCenterError):
-            log.error("heartbeat failed: %r", error)
-            return
-        if asked_for is None:
+        if asked_for is None and (error is None or isinstance(error, CallCenterError)):
             self.when_host(result.value, error)
         elif error is None:
             self.when_guest(asked_for, *result.value)
-        elif isinstance(error, InvalidCredentials):
-            self.when_rejected(asked_for)
-        elif isinstance(error, NETWORK_ERRORS):
-            self.when_lost(asked_for, error)
         else:
-            log.warning("heartbeat: the server answered %s", error)
+            self._failed(asked_for, error, "heartbeat")
+
+    def _failed(self, session: Session | None, error: BaseException, what: str) -> None:
+        """A heartbeat's failure: the password refused, the server gone, or something else
+        (logged, nothing more)."""
+        if isinstance(error, InvalidCredentials) and session is not None:
+            self.when_rejected(session)
+        elif isinstance(error, NETWORK_ERRORS) and session is not None:
+            self.when_lost(session, error)
+        elif isinstance(error, CallCenterError):
+            log.warning("%s: the server answered %s", what, error)
+        else:
+            log.error("%s failed: %r", what, error)
 
     # --- reconnecting -----------------------------------------------------------------------
 
