@@ -477,7 +477,7 @@ def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> l
     problems = []
     if config.desk.host_password_file is not None:
         try:
-            read_host_password(config.desk, environ=environ)
+            host_password(config, environ=environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
     bundle = config.callcenter.ca_bundle
@@ -498,24 +498,37 @@ def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> l
     return problems
 
 
-def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.environ) -> Secret:
-    """The desk host's password, from `desk.host_password_file` or the systemd credential.
+def host_password(config: Config, *, environ: Mapping[str, str] = os.environ) -> Secret:
+    """The desk host's password for this configuration (see `read_host_password`)."""
+    return read_host_password(config.desk, environ=environ,
+                              beside=config.source.parent if config.source else None)
+
+
+def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.environ,
+                       beside: Path | None = None) -> Secret:
+    """The desk host's password: from `desk.host_password_file`; else the systemd credential
+    (the service); else the file `host-password` in the folder `beside` (the configuration's:
+    `/etc/hotdesk/host-password`, where the install guide puts it and the service's credential
+    comes from), which is how the admin commands find it over SSH.
 
     Refuses a file that group or others may read: it is the key that frees the desk.
     """
     key = "desk.host_password_file"
+    checked = desk.host_password_file is not None
     if desk.host_password_file is not None:
         path = desk.host_password_file
+    elif environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(environ["CREDENTIALS_DIRECTORY"]) / HOST_PASSWORD_CREDENTIAL
+    elif beside is not None and (Path(beside) / HOST_PASSWORD_CREDENTIAL).exists():
+        path, checked = Path(beside) / HOST_PASSWORD_CREDENTIAL, True
     else:
-        directory = environ.get("CREDENTIALS_DIRECTORY")
-        if not directory:
-            raise ConfigError(Problem(key, "is empty and there is no systemd credential "
-                                      f"'{HOST_PASSWORD_CREDENTIAL}' ($CREDENTIALS_DIRECTORY "
-                                      "is not set)"))
-        path = Path(directory) / HOST_PASSWORD_CREDENTIAL
+        where = f", nor {Path(beside) / HOST_PASSWORD_CREDENTIAL}" if beside else ""
+        raise ConfigError(Problem(key, "is empty and there is no systemd credential "
+                                  f"'{HOST_PASSWORD_CREDENTIAL}' ($CREDENTIALS_DIRECTORY "
+                                  f"is not set){where}"))
     try:
         mode = path.stat().st_mode
-        if desk.host_password_file is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+        if checked and mode & (stat.S_IRGRP | stat.S_IROTH):
             raise ConfigError(Problem(key, f"{path} is readable by group or others "
                                       f"(mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"))
         value = path.read_text(encoding="utf-8").rstrip("\r\n")

@@ -267,7 +267,7 @@ class Doctor:
 
         desk = self.config.desk
         try:
-            password = configuration.read_host_password(desk, environ=self.environ)
+            password = configuration.host_password(self.config, environ=self.environ)
         except ConfigError as exc:
             return Check("desk host", False, str(exc),
                          "put the host's password in /etc/hotdesk/host-password (mode 600)")
@@ -309,7 +309,7 @@ class Doctor:
                          f"every {self.config.session.heartbeat_s} s")
         desk = self.config.desk
         try:
-            password = configuration.read_host_password(desk, environ=self.environ)
+            password = configuration.host_password(self.config, environ=self.environ)
         except ConfigError:
             return Check("Xsi-Events", False, "not checked: no desk host password",
                          "fix the desk host check first")

@@ -95,7 +95,7 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
     with contextlib.ExitStack() as opened:
         lock = RuntimeLock(lock_path)  # first: a second kiosk touches nothing
         opened.callback(lock.release)
-        password = configuration.read_host_password(config.desk)
+        password = configuration.host_password(config)
         host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
         opened.callback(host.session.close)
         session_log = SessionLog(config.log.database, desk=config.desk.id)

@@ -16,7 +16,7 @@ from gpiozero.pins.mock import MockFactory
 
 from kiosk.doctor import Doctor
 from kiosk.sdnotify import Notifier
-from tests.conftest import ROOT
+from tests.conftest import DESK12, ROOT
 
 SYSTEMD = ROOT / "systemd"
 UNITS = ["hotdesk-kiosk.service", "hotdesk-retention.service", "hotdesk-retention.timer"]
@@ -363,3 +363,32 @@ def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
         except TimeoutError:
             break
     assert messages[-1] == "STOPPING=1"
+
+
+def test_admin_commands_find_the_host_password_after_install(tmp_path, sim):
+    """As the deploy guide says: install, give the host's password with `install -m 600` beside
+    the configuration (the service gets it as a credential); over SSH, the admin commands find
+    it there without extra flags."""
+    assert install("--root", str(tmp_path)).returncode == 0
+    config = tmp_path / "etc/hotdesk/kiosk.toml"
+    text = config.read_text()
+    text = re.sub(r'(?m)^host_user_id = ".*"', f'host_user_id = "{DESK12[0]}"', text)
+    text = re.sub(r'(?m)^url = ".*"', f'url = "{sim.url}"', text)
+    text = re.sub(r'(?m)^database = ".*"', f'database = "{tmp_path / "sessions.db"}"', text)
+    config.write_text(text)
+    secret = tmp_path / "etc/hotdesk/host-password"
+    secret.write_text(DESK12[1] + "\n")
+    secret.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if k not in ("CREDENTIALS_DIRECTORY",
+                                                            "HOTDESK_CONFIG")}
+
+    def kiosk(*args):
+        return subprocess.run([sys.executable, "-m", "kiosk", *args, "--config", str(config)],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+
+    result = kiosk("callcenter", "desk", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["host_user_id"] == DESK12[0]
+    secret.chmod(0o644)  # readable by others: refused, and it says how to fix it
+    result = kiosk("callcenter", "desk")
+    assert result.returncode == 2 and "chmod 600" in result.stderr

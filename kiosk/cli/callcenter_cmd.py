@@ -187,7 +187,7 @@ def run_watch(args: argparse.Namespace) -> int:
 def _host_client(config: configuration.Config):
     from kiosk.callcenter.client import XsiClient
 
-    password = configuration.read_host_password(config.desk)
+    password = configuration.host_password(config)
     return XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
 
 
