@@ -83,17 +83,18 @@ def _phone_factory(config: configuration.Config):
 
 
 def build_unit(config: configuration.Config, *, clock: Clock | None = None,
-               lock_path: str | Path | None = None) -> Unit:
+               lock_path: str | Path | None = None, lock=None) -> Unit:
     """The real unit. Raises `ConfigError` (host password), `SessionLogError`, or
     `AlreadyRunning` when it cannot start at all, having closed whatever it had opened.
-    `lock_path`: the unit's lock (default: in the runtime directory)."""
+    `lock_path`: the unit's lock (default: in the runtime directory); `lock`: one already
+    held (`kiosk run` takes it before anything else)."""
     from kiosk.callcenter import XsiClient
     from kiosk.session import DeskEngine
     from kiosk.session.lock import RuntimeLock
     from kiosk.sessionlog import SessionLog
 
     with contextlib.ExitStack() as opened:
-        lock = RuntimeLock(lock_path)  # first: a second kiosk touches nothing
+        lock = lock or RuntimeLock(lock_path)  # first: a second kiosk touches nothing
         opened.callback(lock.release)
         password = configuration.host_password(config)
         host = XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)

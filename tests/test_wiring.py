@@ -108,3 +108,27 @@ def test_a_second_unit_on_the_same_lock_refuses_to_start(tmp_path, sim, sim_phon
     finally:
         first.close()
     build_unit(config, lock_path=tmp_path / "kiosk.lock").close()
+
+
+def test_a_second_kiosk_run_says_so_in_one_line_before_touching_anything(tmp_path, sim,
+                                                                         sim_phone):
+    import os
+    import subprocess
+    import sys
+
+    from kiosk.session.lock import RuntimeLock
+    from tests.conftest import ROOT, toml_text
+
+    config = tmp_path / "kiosk.toml"
+    config.write_text(toml_text(unit_settings(tmp_path, url=sim.url)))
+    runtime = tmp_path / "run"
+    first = RuntimeLock(runtime / "kiosk.lock")  # a kiosk is running
+    try:
+        env = {**os.environ, "RUNTIME_DIRECTORY": str(runtime), "SDL_VIDEODRIVER": "dummy"}
+        result = subprocess.run([sys.executable, "-m", "kiosk", "run", "--config", str(config)],
+                                capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
+    finally:
+        first.release()
+    assert result.returncode == 1
+    assert "already running" in result.stderr and "Traceback" not in result.stderr
+    assert "kivy" not in result.stderr.lower()  # the screen was never touched

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kiosk.cli.common import EXIT_FAILED, CommandError, add_config_option, load_config
+from kiosk.cli.common import EXIT_FAILED, CommandError, add_config_option, load_config, seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,13 +25,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--tour", metavar="DIR", type=Path, default=None,
                       help="offscreen: walk through the screens with simulated touches, write "
                       "<screen>-<language>.png, tour.json and sessions.db into DIR")
-    demo.add_argument("--latency", type=float, default=0.0, metavar="S",
+    demo.add_argument("--latency", type=seconds, default=0.0, metavar="S",
                       help="seconds the simulated Call Center adds to every request")
     demo.set_defaults(func=run_demo)
 
 
 def run_kiosk(args: argparse.Namespace) -> int:
     config = load_config(args)
+    from kiosk.errors import AlreadyRunning
+    from kiosk.session.lock import RuntimeLock
+
+    try:  # first: a second kiosk touches neither the screen nor the pins
+        lock = RuntimeLock()
+    except AlreadyRunning as exc:
+        raise CommandError(f"{exc}; to restart it: systemctl restart hotdesk-kiosk") from None
     from kiosk.ui import boot
 
     boot.configure(kiosk_mode=True)
@@ -43,7 +50,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
     notifier.status("starting")
     # The screen comes up first; the unit (network, phone, GPIO, log) starts behind it.
     app = KioskApp(None, config, kiosk_mode=True, notifier=notifier,
-                   unit_factory=lambda: build_unit(config))
+                   unit_factory=lambda: build_unit(config, lock=lock))
     _stop_on_sigterm(app)
     try:
         app.run()
