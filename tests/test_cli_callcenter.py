@@ -50,6 +50,7 @@ def test_whoami_unreachable_exits_4(unit_config, unused_port):
                    "--password-stdin", stdin="x\n")
     assert result.returncode == 4
     assert "connection refused" in result.stderr
+    assert result.stderr.count("cannot reach") == 1  # printed once, not logged as well
 
 
 def test_whoami_untrusted_tls_names_tls(unit_config, tls_sim):

@@ -208,7 +208,7 @@ class XsiClient:
             )
         except requests.RequestException as exc:
             error = _unreachable(exc, url)
-            log.info("%s %s: %s", method, url, error)
+            log.debug("%s %s: %s", method, url, error)  # the caller reports it, once
             raise error from exc
         log.debug("%s %s -> %s in %.0f ms", method, url, response.status_code,
                   (time.monotonic() - started) * 1000)
