@@ -109,3 +109,24 @@ def test_release_frees_the_desk_and_says_who(unit_config, sim, xsi):
     assert events[0]["detail"]["action"] == "force_release"
     assert events[0]["detail"]["reason"] == "agent went home"
     assert events[0]["detail"]["guest"] == "Zoë Müller"
+
+
+def test_desk_and_release_name_the_agent_from_the_local_log(unit_config, sim, xsi, tmp_path):
+    from kiosk.sessionlog import SessionLog
+
+    config = unit_config()
+    with SessionLog(tmp_path / "sessions.db", desk="desk12") as log:
+        session = log.begin_session(ZOE[0], agent_name="Zoë Müller")
+        log.activate(session)
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    data = json.loads(kiosk("callcenter", "desk", "--config", str(config), "--json").stdout)
+    assert data["guest"]["user_id"] == ZOE[0]
+    text = kiosk("callcenter", "desk", "--config", str(config)).stdout
+    assert f"Zoë Müller ({ZOE[0]})" in text and "Z" not in text.split("since ")[1]  # local
+    result = kiosk("callcenter", "release", "--config", str(config), "--reason", "Pi replaced")
+    assert result.returncode == 0, result.stderr
+    assert f"was: Zoë Müller, {ZOE[0]}" in result.stdout
+    assert "ACD state is left as it is" in result.stdout
+    events = json.loads(kiosk("events", "--config", str(config), "--kind", "admin",
+                              "--format", "json").stdout)
+    assert events[0]["detail"]["agent"] == ZOE[0]

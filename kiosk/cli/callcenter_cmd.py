@@ -191,6 +191,36 @@ def _host_client(config: configuration.Config):
     return XsiClient.from_config(config.callcenter, config.desk.host_user_id, password)
 
 
+def _seated_here(config: configuration.Config) -> str | None:
+    """The user ID of the agent the local session log has at this desk now (the Call Center's
+    host view has names only), or None."""
+    from kiosk.errors import SessionLogError
+    from kiosk.sessionlog import query
+
+    try:
+        conn = query.open_readonly(config.log.database)
+    except SessionLogError:
+        return None
+    try:
+        row = conn.execute("SELECT agent FROM sessions WHERE desk = ? AND ended IS NULL "
+                           "AND status IN ('active', 'signing_in', 'signing_out') "
+                           "ORDER BY id DESC LIMIT 1", [config.desk.id]).fetchone()
+    except Exception:  # an older or damaged log: the name alone will do
+        return None
+    finally:
+        conn.close()
+    return row["agent"] if row else None
+
+
+def _local(iso: str | None) -> str:
+    from kiosk.sessionlog.query import local_time
+
+    try:
+        return local_time(iso) or "?"
+    except ValueError:
+        return iso or "?"
+
+
 def run_desk(args: argparse.Namespace) -> int:
     config = load_config(args)
     try:
@@ -200,7 +230,8 @@ def run_desk(args: argparse.Namespace) -> int:
         raise callcenter_failure(exc) from None
     guest = None
     if host.has_guest:
-        guest = {"first_name": host.guest_first_name, "last_name": host.guest_last_name,
+        guest = {"user_id": _seated_here(config),
+                 "first_name": host.guest_first_name, "last_name": host.guest_last_name,
                  "number": host.guest_phone_number, "extension": host.guest_extension,
                  "since": host.guest_association_date_time}
     if args.json:
@@ -213,8 +244,9 @@ def run_desk(args: argparse.Namespace) -> int:
         print("  free: no guest")
     else:
         name = " ".join(p for p in (guest["first_name"], guest["last_name"]) if p)
-        print(f"  guest: {name}, number {guest['number'] or '-'}, "
-              f"extension {guest['extension'] or '-'}, since {guest['since'] or '?'}")
+        who = f"{name} ({guest['user_id']})" if guest["user_id"] else name
+        print(f"  guest: {who}, number {guest['number'] or '-'}, "
+              f"extension {guest['extension'] or '-'}, since {_local(guest['since'])}")
     return 0
 
 
@@ -222,6 +254,7 @@ def run_release(args: argparse.Namespace) -> int:
     config = load_config(args)
     if not args.reason.strip():
         raise CommandError("--reason must say why", EXIT_USAGE)
+    agent = _seated_here(config)
     try:
         with _host_client(config) as client:
             before = client.hoteling_host()
@@ -229,14 +262,20 @@ def run_release(args: argparse.Namespace) -> int:
     except CallCenterError as exc:
         raise callcenter_failure(exc) from None
     who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
-    log.warning("desk %s force-released by support (guest: %s): %s", config.desk.id,
-                who or "none", args.reason)
-    _record_release(config, who, args.reason)
-    print(f"released desk {config.desk.id}" + (f" (was: {who})" if who else " (it was free)"))
+    log.warning("desk %s force-released by support (guest: %s%s): %s", config.desk.id,
+                who or "none", f", {agent}" if agent else "", args.reason)
+    _record_release(config, who, agent, args.reason)
+    if not before.has_guest:
+        print(f"released desk {config.desk.id} (it was free)")
+        return 0
+    print(f"released desk {config.desk.id} (was: {who}" + (f", {agent}" if agent else "") + ")")
+    print("  their ACD state is left as it is: the desk's host cannot change it; the agent "
+          "(or their supervisor) signs them out of their queues")
     return 0
 
 
-def _record_release(config: configuration.Config, guest: str, reason: str) -> None:
+def _record_release(config: configuration.Config, guest: str, agent: str | None,
+                    reason: str) -> None:
     """Audit the release in the session log; the release stands even if that fails."""
     from kiosk.errors import SessionLogError
     from kiosk.sessionlog import SessionLog
@@ -244,6 +283,6 @@ def _record_release(config: configuration.Config, guest: str, reason: str) -> No
     try:
         with SessionLog(config.log.database, desk=config.desk.id) as session_log:
             session_log.record("admin", action="force_release", reason=reason,
-                               guest=guest or None, operator=getpass.getuser())
+                               guest=guest or None, agent=agent, operator=getpass.getuser())
     except SessionLogError as exc:
         print(f"kiosk: released, but not recorded in the session log: {exc}", file=sys.stderr)
