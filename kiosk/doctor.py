@@ -170,9 +170,28 @@ class Doctor:
                          "the kiosk's user must be in the video and render groups")
         return Check("display", True, f"{usable[0]} accessible")
 
+    def _beside_kiosk(self) -> dict | None:
+        """The running kiosk's status when one holds the unit's lock, else None."""
+        from kiosk.session.lock import kiosk_running
+        from kiosk.status import ask
+
+        if not kiosk_running():
+            return None
+        return ask() or {"state": "running, but its status did not answer"}
+
     def check_phone(self) -> Check:
         from hardware.phone import DeskPhone, PhoneDisconnected, PhoneError
 
+        running = self._beside_kiosk()
+        if running is not None:  # never open the port under a running kiosk
+            phone = running.get("phone") or {}
+            status = phone.get("status", "unknown")
+            detail = (f"{phone.get('model') or 'model unknown'}, serial "
+                      f"{phone.get('serial') or '?'}; {status} (asked the running kiosk; the "
+                      "port was not opened)")
+            return Check("phone", status == "ok", detail,
+                         "" if status == "ok" else "check the phone's power and serial lead; "
+                         "kiosk status shows what the kiosk sees")
         port = self.config.phone.port
         try:
             with DeskPhone(port, baudrate=self.config.phone.baudrate) as phone:
@@ -192,6 +211,10 @@ class Doctor:
 
     def check_gpio(self) -> Check:
         from hardware.panel import DeskPanel
+
+        if self._beside_kiosk() is not None:
+            return Check("GPIO", True, "in use by the running kiosk (not opened; stop the "
+                         "kiosk to check the pins themselves)")
 
         gpio = self.config.gpio
         pins = [p for p in (gpio.led_red, gpio.led_green, gpio.led_blue, gpio.relay, gpio.hook,

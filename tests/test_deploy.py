@@ -352,8 +352,29 @@ def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
                 assert process.poll() is None, process.stderr.read()[-3000:]
         assert any(m.startswith("READY=1") for m in messages), messages
         assert "STATUS=desk free" in messages, messages
+        beside = {**os.environ, "RUNTIME_DIRECTORY": str(tmp_path / "run")}
+
+        def kiosk(*args):
+            return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True,
+                                  text=True, timeout=120, cwd=ROOT, env=beside)
+
+        # facilities beside the running kiosk: status asks it; doctor and phone leave the
+        # phone's port alone
+        status = kiosk("status", "--json")
+        assert status.returncode == 0, status.stderr
+        answer = json.loads(status.stdout)
+        assert answer["state"] == "idle" and answer["phone"]["serial"] == "VX4-000123"
+        assert answer["agent"] is None and answer["version"]
+        assert "desk: desk12" in kiosk("status").stdout
+        doctor = json.loads(kiosk("doctor", "--config", str(config), "--json").stdout)
+        phone = next(c for c in doctor["checks"] if c["name"] == "phone")
+        assert phone["ok"] and "asked the running kiosk" in phone["detail"]
+        refused = kiosk("phone", "info", "--config", str(config))
+        assert refused.returncode == 5 and "--force" in refused.stderr
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, process.stderr.read()[-3000:]
+        assert "phone port lost" not in process.stderr.read()
+        assert kiosk("status").returncode == 3  # none runs now
     finally:
         if process.poll() is None:
             process.kill()

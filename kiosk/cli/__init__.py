@@ -28,6 +28,7 @@ from kiosk.cli import (
     log_cmd,
     phone_cmd,
     sim_cmd,
+    status_cmd,
     ui_cmd,
 )
 from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
@@ -37,8 +38,8 @@ from kiosk.logs import setup_logging
 log = logging.getLogger("kiosk")
 
 #: Each module adds its commands with `register(subparsers)`.
-COMMAND_MODULES = [ui_cmd, doctor_cmd, config_cmd, callcenter_cmd, phone_cmd, log_cmd,
-                   sim_cmd]
+COMMAND_MODULES = [ui_cmd, status_cmd, doctor_cmd, config_cmd, callcenter_cmd, phone_cmd,
+                   log_cmd, sim_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

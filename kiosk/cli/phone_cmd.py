@@ -32,10 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     info = commands.add_parser("info", parents=[common],
                                help="manufacturer, model, firmware and serial number")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.add_argument("--force", action="store_true", help=BESIDE_KIOSK)
     info.set_defaults(func=run_info)
 
     state = commands.add_parser("state", parents=[common], help="registration, hook and line")
     state.add_argument("--json", action="store_true", help="print one JSON object")
+    state.add_argument("--force", action="store_true", help=BESIDE_KIOSK)
     state.set_defaults(func=run_state)
 
     assign = commands.add_parser("assign", parents=[common], help="assign a guest line")
@@ -45,26 +47,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     assign.add_argument("--number", default="", metavar="N", type=_dialable,
                         help="digits, + * # (at most 20)")
     assign.add_argument("--extension", default="", metavar="E", type=_dialable)
+    assign.add_argument("--force", action="store_true", help=BESIDE_KIOSK)
     assign.set_defaults(func=run_assign)
 
     release = commands.add_parser("release", parents=[common],
                                   help="back to the desk default line")
     release.add_argument("--force", action="store_true",
-                         help="even while off hook (drops a call in progress)")
+                         help="even while off hook (drops a call in progress), and even beside "
+                         "a running kiosk")
     release.set_defaults(func=run_release)
 
     lang = commands.add_parser("lang", parents=[common], help="set the display language")
     lang.add_argument("tag", metavar="TAG", type=_language_tag,
                       help="BCP 47 tag (en, fr, zh-Hans, ar, …) or the kiosk's own (zh_CN)")
+    lang.add_argument("--force", action="store_true", help=BESIDE_KIOSK)
     lang.set_defaults(func=run_lang)
 
     msg = commands.add_parser("msg", parents=[common], help="show a short idle-screen text")
     msg.add_argument("text", metavar="TEXT", type=_message,
                      help='at most 32 characters; "" clears it')
+    msg.add_argument("--force", action="store_true", help=BESIDE_KIOSK)
     msg.set_defaults(func=run_msg)
 
 
 MESSAGE_MAX = 32
+BESIDE_KIOSK = "even beside a running kiosk (which holds the phone: it would be disturbed)"
 
 
 def _full_user_id(text: str) -> str:
@@ -111,7 +118,12 @@ def _message(text: str) -> str:
 @contextmanager
 def _phone(args: argparse.Namespace):
     from hardware.phone import DeskPhone, PhoneBusy, PhoneDisconnected, PhoneError, PhoneTimeout
+    from kiosk.session.lock import kiosk_running
 
+    if not args.force and kiosk_running():
+        raise CommandError("a kiosk is running on this unit and holds the phone: talking to "
+                           "it here would disturb it (kiosk status shows the phone; add "
+                           "--force to go ahead anyway)", EXIT_PHONE_BUSY)
     port, baudrate = args.port, args.baudrate
     # --port alone needs no configuration file; otherwise phone.port/baudrate come from it.
     if port is None or args.config is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from kiosk.cli.common import EXIT_FAILED, CommandError, add_config_option, load_config, seconds
@@ -43,6 +44,7 @@ def run_kiosk(args: argparse.Namespace) -> int:
 
     boot.configure(kiosk_mode=True)
     from kiosk.sdnotify import Notifier
+    from kiosk.status import StatusServer, describe
     from kiosk.ui.app import KioskApp
     from kiosk.wiring import build_unit
 
@@ -52,9 +54,16 @@ def run_kiosk(args: argparse.Namespace) -> int:
     app = KioskApp(None, config, kiosk_mode=True, notifier=notifier,
                    unit_factory=lambda: build_unit(config, lock=lock))
     _stop_on_sigterm(app)
+    started = time.monotonic()
+    status = StatusServer(lambda: describe(app.unit, started, time.monotonic()))
+    try:
+        status.start()
+    except OSError as exc:  # the kiosk runs on without it
+        print(f"kiosk: no status socket at {status.path}: {exc.strerror}", file=sys.stderr)
     try:
         app.run()
     finally:
+        status.close()
         notifier.stopping()
         if app.unit is not None:
             app.unit.close()

@@ -10,13 +10,35 @@ from pathlib import Path
 
 from kiosk.errors import AlreadyRunning
 
+#: The unit's runtime folder (`RuntimeDirectory=hotdesk` in the service).
+UNIT_RUNTIME = Path("/run/hotdesk")
 
-def default_lock_path() -> Path:
-    """`$RUNTIME_DIRECTORY/kiosk.lock` under systemd, else one in the temp folder."""
+
+def runtime_path(name: str) -> Path:
+    """Where the running kiosk keeps `name` (its lock, its status socket), as the kiosk and
+    the admin commands both find it: `$RUNTIME_DIRECTORY` under systemd; over SSH the unit's
+    `/run/hotdesk` when there is one; else the temp folder (`hotdesk-<name>`)."""
     runtime = os.environ.get("RUNTIME_DIRECTORY")
     if runtime:
-        return Path(runtime.split(":")[0]) / "kiosk.lock"
-    return Path(tempfile.gettempdir()) / "hotdesk-kiosk.lock"
+        return Path(runtime.split(":")[0]) / name
+    if UNIT_RUNTIME.is_dir():
+        return UNIT_RUNTIME / name
+    return Path(tempfile.gettempdir()) / f"hotdesk-{name}"
+
+
+def default_lock_path() -> Path:
+    return runtime_path("kiosk.lock")
+
+
+def kiosk_running(path: str | Path | None = None) -> bool:
+    """Whether a kiosk holds the unit's lock (tried, and given back at once)."""
+    try:
+        RuntimeLock(path).release()
+    except AlreadyRunning:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 class RuntimeLock:

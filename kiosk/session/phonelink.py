@@ -52,6 +52,7 @@ class PhoneLink:
         self.phone: DeskPhone | None = None
         self.status = PhoneStatus.UNKNOWN
         self.serial: str | None = None
+        self.model: str | None = None  # "Hotdesk Labs VX-400, firmware 1.4.2"
         self.off_hook = False
         self.when_status_changed: Callable[[PhoneStatus, str | None], None] = _ignore
         self.when_hook_changed: Callable[[bool], None] = _ignore
@@ -81,7 +82,9 @@ class PhoneLink:
             return
         self.phone = phone
         with contextlib.suppress(PhoneError):
-            self.serial = phone.identify().serial
+            ident = phone.identify()
+            self.serial = ident.serial
+            self.model = f"{ident.manufacturer} {ident.model}, firmware {ident.revision}"
         submit = self.worker.submit
         phone.when_hook_changed = lambda off: submit(lambda: self._on_hook(off))
         phone.when_rebooted = lambda: submit(self._on_rebooted)
