@@ -74,3 +74,12 @@ COMMANDS = sorted(set(command_paths(build_parser())))
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_is_in_the_readme(command):
     assert f"`{command}" in README, f"README does not document `{command}`"
+
+
+def test_the_readme_lists_every_event_kind_as_the_code_does():
+    from kiosk.sessionlog.query import EVENT_KINDS
+
+    table = README[README.index("| event kind |"):]
+    table = table[:table.index("\n\n")]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", table, re.MULTILINE))
+    assert {k: rows.get(k) for k in EVENT_KINDS} == EVENT_KINDS

@@ -36,7 +36,8 @@ def test_migrations_from_empty_and_rerun(db_path):
     SessionLog(db_path, desk="desk12").close()
     conn = sqlite3.connect(db_path)
     applied = conn.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_sessions_events_outbox",), ("m002_sessions_role",)]
+    assert applied == [("m001_sessions_events_outbox",), ("m002_sessions_role",),
+                       ("m003_sessions_by_agent_any_case",)]
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"sessions", "events", "outbox"} <= tables
 

@@ -23,12 +23,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_option(source)
     source.add_argument("--db", metavar="PATH", type=Path, default=None,
                         help="the session log file (default: log.database of the configuration)")
+    source.add_argument("--utc", action="store_true",
+                        help="times in UTC (default: local time, to the second)")
 
     sessions = sub.add_parser(
         "sessions", parents=[source], help="list sessions, newest first",
         description="List sessions, newest first. Times: ISO dates/times (local) or relative "
         "(7d, 12h, 30m, 2w).")
-    sessions.add_argument("--agent", metavar="ID", help="only this agent (full user ID)")
+    sessions.add_argument("--agent", metavar="ID",
+                          help="only this agent: a user ID in any case, or just the user part")
     sessions.add_argument("--desk", metavar="ID", help="only this desk")
     sessions.add_argument("--since", metavar="T", help="started at or after T")
     sessions.add_argument("--until", metavar="T", help="started before T")
@@ -51,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     events.add_argument("--session", type=int, metavar="ID", help="only this session's events")
     events.add_argument("--kind", metavar="K",
                         help="only this kind (signin_failed, step, throttled, admin, …)")
+    events.add_argument("--kinds", action="store_true",
+                        help="list every kind of event with what it means, and stop")
+    events.add_argument("--wide", action="store_true",
+                        help="(default) DETAIL is never cut; kept for scripts that pass it")
     events.add_argument("--since", metavar="T", help="at or after T")
     events.add_argument("--limit", type=_count, default=100, metavar="N",
                         help="at most N rows (default 100; 0 = all)")
@@ -60,8 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     stats = sub.add_parser("stats", parents=[source],
                            help="sessions, durations, failed sign-ins, end reasons")
     stats.add_argument("--since", metavar="T", help="sessions started at or after T")
+    stats.add_argument("--until", metavar="T", help="sessions started before T")
+    stats.add_argument("--desk", metavar="ID", help="only this desk")
+    stats.add_argument("--agent", metavar="ID",
+                       help="only this agent: a user ID in any case, or just the user part")
     stats.add_argument("--by", choices=("agent", "day", "reason"), help="one row per group")
-    stats.add_argument("--format", choices=("table", "json"), default="table")
+    stats.add_argument("--format", choices=FORMATS, default="table")
     stats.set_defaults(func=run_stats)
 
     purge = sub.add_parser("purge", parents=[source],
@@ -113,10 +124,29 @@ def _cut(text, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _print_table(rows: list[list], widths: list[int], header: list[str]) -> None:
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+def _print_table(rows: list[list], widths: list[int | None], header: list[str]) -> None:
+    """Columns cut to their width (None: never cut: the last, DETAIL); empty values as -."""
+    def cell(value, width):
+        text = "-" if value is None or value == "" else str(value)
+        return text if width is None else _cut(text, width).ljust(width)
+
+    print("  ".join(h if w is None else h.ljust(w)
+                    for h, w in zip(header, widths, strict=True)).rstrip())
     for row in rows:
-        print("  ".join(_cut(v, w).ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        print("  ".join(cell(v, w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _detail(detail) -> str:
+    """An event's detail as `key=value` pairs, leaving out what is empty."""
+    if not isinstance(detail, dict):
+        return str(detail)
+    return " ".join(f"{k}={v}" for k, v in detail.items() if v is not None and v != "")
+
+
+def _time(iso, args) -> str:
+    from kiosk.sessionlog.query import local_time
+
+    return local_time(iso, seconds=True, utc=args.utc)
 
 
 def _write_csv(rows, columns) -> None:
@@ -153,14 +183,26 @@ def run_sessions(args: argparse.Namespace) -> int:
     elif args.format == "json":
         _write_json(rows, query.SESSION_COLUMNS)
     else:
-        table = [[r["id"], query.local_time(r["started"]), query.human_duration(r["duration_s"]),
+        table = [[r["id"], _time(r["started"], args), query.human_duration(r["duration_s"]),
                   r["desk"], r["agent"], r["end_reason"] or f"({r['status']})"] for r in rows]
         if not table:
-            print("no sessions match")
+            print(_no_match(conn, args))
             return 0
-        _print_table(table, [7, 16, 8, 14, 30, 16],
+        _print_table(table, [7, 20 if args.utc else 19, 8, 14, 30, 16],
                      ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "ENDED"])
     return 0
+
+
+def _no_match(conn, args) -> str:
+    """"no sessions match", and what the log does hold, so that a typo shows."""
+    from kiosk.sessionlog import query
+
+    held = query.summary(conn)
+    if not held["sessions"]:
+        return "no sessions match: the log is empty"
+    return (f"no sessions match; the log has {held['sessions']:,} session(s) from "
+            f"{_time(held['first'], args)} to {_time(held['last'], args)}, the latest of "
+            f"{', '.join(held['agents'])}")
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -172,29 +214,34 @@ def run_show(args: argparse.Namespace) -> int:
         raise CommandError(f"no session {args.session_id} in the log")
     events = query.list_events(conn, session=args.session_id, limit=None, oldest_first=True)
     if args.format == "json":
+        if session.get("stay_signed_in") is not None:  # the same types as `kiosk sessions`
+            session["stay_signed_in"] = bool(session["stay_signed_in"])
         print(json.dumps({"session": session, "events": events}, ensure_ascii=False, indent=1))
         return 0
     print(f"session {session['id']}: {session['agent_name'] or ''} ({session['agent']}) "
-          f"at {session['desk']}")
-    print(f"  started  {query.local_time(session['started'])}   status {session['status']}")
+          f"at {session['desk']}" + (f", {session['role']}" if session.get("role") else ""))
+    print(f"  started  {_time(session['started'], args)}   status {session['status']}")
     if session["ended"]:
-        print(f"  ended    {query.local_time(session['ended'])}   after "
+        print(f"  ended    {_time(session['ended'], args)}   after "
               f"{query.human_duration(session['duration_s'])}, reason {session['end_reason']}")
     print(f"  language {session['language'] or '-'}, stay signed in "
           f"{'yes' if session['stay_signed_in'] else 'no'}, phone {session['phone_serial'] or '-'}"
           + (f", moved from {session['moved_from']}" if session["moved_from"] else ""))
     print("  events:")
     for event in events:
-        detail = event["detail"]
-        text = (" ".join(f"{k}={v}" for k, v in detail.items()) if isinstance(detail, dict)
-                else str(detail))
-        print(f"    {query.local_time(event['time'])}  {event['kind']:<14} {_cut(text, 60)}")
+        print(f"    {_time(event['time'], args)}  {event['kind']:<16} "
+              f"{_detail(event['detail'])}".rstrip())
     return 0
 
 
 def run_events(args: argparse.Namespace) -> int:
     from kiosk.sessionlog import query
 
+    if args.kinds:
+        width = max(map(len, query.EVENT_KINDS))
+        for kind, meaning in query.EVENT_KINDS.items():
+            print(f"{kind:<{width}}  {meaning}")
+        return 0
     conn = _open(args)
     rows = query.list_events(conn, session=args.session, kind=args.kind,
                              since=_when(args.since), limit=args.limit or None)
@@ -205,10 +252,10 @@ def run_events(args: argparse.Namespace) -> int:
     elif not rows:
         print("no events match")
     else:
-        table = [[r["id"], query.local_time(r["time"]), r["session"] or "", r["kind"],
-                  " ".join(f"{k}={v}" for k, v in r["detail"].items())
-                  if isinstance(r["detail"], dict) else r["detail"]] for r in rows]
-        _print_table(table, [8, 16, 7, 16, 46], ["ID", "TIME", "SESSION", "KIND", "DETAIL"])
+        table = [[r["id"], _time(r["time"], args), r["session"], r["kind"],
+                  _detail(r["detail"])] for r in rows]
+        _print_table(table, [8, 20 if args.utc else 19, 7, 20, None],
+                     ["ID", "TIME", "SESSION", "KIND", "DETAIL"])
     return 0
 
 
@@ -216,24 +263,36 @@ def run_stats(args: argparse.Namespace) -> int:
     from kiosk.sessionlog import query
 
     conn = _open(args)
-    result = query.stats(conn, since=_when(args.since), by=args.by)
+    result = query.stats(conn, since=_when(args.since), until=_when(args.until),
+                         desk=args.desk, agent=args.agent, by=args.by)
     if args.format == "json":
         print(json.dumps({"sessions": result.sessions, "total_s": result.total_s,
                           "median_s": result.median_s, "failed_sign_ins": result.failed_sign_ins,
                           "end_reasons": result.end_reasons, "groups": result.groups},
                          ensure_ascii=False, indent=1))
         return 0
+    if args.format == "csv":  # one row per group (or the whole, without --by)
+        columns = ([args.by] if args.by else []) + ["sessions", "total_s", "median_s"] + (
+            ["failed_sign_ins"] if args.by in (None, "agent") else [])
+        whole = {"sessions": result.sessions, "total_s": result.total_s,
+                 "median_s": result.median_s, "failed_sign_ins": result.failed_sign_ins}
+        _write_csv(result.groups if args.by else [whole], columns)
+        return 0
     print(f"sessions         {result.sessions}")
-    print(f"total time       {query.human_duration(result.total_s)}")
+    print(f"total time       {query.human_duration(result.total_s) or '-'}")
     print(f"median length    {query.human_duration(result.median_s) or '-'}")
     print(f"failed sign-ins  {result.failed_sign_ins}")
     if result.end_reasons:
         print("end reasons      " + ", ".join(f"{k} {v}" for k, v in result.end_reasons.items()))
     if result.groups:
         print()
+        agent = args.by == "agent"
         table = [[g[args.by], g["sessions"], query.human_duration(g["total_s"]),
-                  query.human_duration(g.get("median_s"))] for g in result.groups]
-        _print_table(table, [34, 9, 12, 12], [args.by.upper(), "SESSIONS", "TOTAL", "MEDIAN"])
+                  query.human_duration(g.get("median_s"))]
+                 + ([g.get("failed_sign_ins", 0)] if agent else []) for g in result.groups]
+        _print_table(table, [34, 9, 12, 12] + ([7] if agent else []),
+                     [args.by.upper(), "SESSIONS", "TOTAL", "MEDIAN"]
+                     + (["FAILED"] if agent else []))
     return 0
 
 

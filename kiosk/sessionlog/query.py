@@ -23,6 +23,40 @@ SESSION_COLUMNS = ("id", "desk", "agent", "agent_name", "language", "stay_signed
 EVENT_COLUMNS = ("id", "time", "session", "desk", "kind", "detail")
 
 
+#: Every kind of event the kiosk writes, with what it means (`kiosk events --kinds`; the
+#: README has the same table, and a test keeps both in step with the code).
+EVENT_KINDS = {
+    "signin_started": "a sign-in began (agent)",
+    "step": "a sign-in step: trying, done, failed, undoing, undone or skipped (step, phase)",
+    "signed_in": "the session is active",
+    "signin_failed": "a sign-in did not complete (agent, reason, step; failures so far)",
+    "throttled": "a sign-in refused after too many wrong passwords, nothing sent (agent, wait)",
+    "moved": "the agent was moved here from another desk (from_host)",
+    "stale_guest_released": "a stale guest at this desk was released for the agent here",
+    "acd_state": "the agent set their ACD state at the kiosk (state, unavailable_code)",
+    "acd_state_seen": "the ACD state changed elsewhere: a supervisor, wrap-up, a phone key",
+    "warning": "an automatic sign-out was announced (policy, seconds)",
+    "extended": "the agent extended their time (policy)",
+    "policy_deferred": "an automatic sign-out waits for the call to end (policy)",
+    "policy_sign_out": "an automatic sign-out: limit, end_of_day or idle (policy)",
+    "connection_lost": "the Call Center stopped answering (error, stay_signed_in)",
+    "reconnect_failed": "a reconnect attempt failed (error, retry_in_s)",
+    "reconnected": "the Call Center answers again; the session goes on",
+    "evicted": "signed out because the server says the agent left (why, elsewhere)",
+    "events_up": "the Xsi-Events channel is open: changes are pushed",
+    "events_down": "no Xsi-Events channel: the kiosk polls (reason or error)",
+    "signing_out": "a sign-out began (reason)",
+    "signed_out": "the session ended (reason, ACD state, what the server is owed)",
+    "outbox_done": "an owed server clean-up was done, or found moot (action, note)",
+    "out_of_order": "the unit is out of order (reason: phone_missing, phone_silent, …)",
+    "phone_power_cycle": "the silent phone was power-cycled through the relay",
+    "phone_rebooted": "the phone restarted; the agent's line was applied again",
+    "gpio_unavailable": "the GPIO panel could not be opened at start (error)",
+    "admin": "an administrator's action: force_release (reason, guest, agent, operator)",
+    "log_reset": "a corrupt session log was set aside and a new one started (moved_to)",
+}
+
+
 def open_readonly(path: str | Path) -> sqlite3.Connection:
     """A read-only connection to the log at `path`. Raises `SessionLogError` if it is missing."""
     path = Path(path)
@@ -84,12 +118,15 @@ def parse_when(text: str, *, now: datetime | None = None) -> str:
     return utc_iso(moment.timestamp())
 
 
-def local_time(iso: str | None) -> str:
-    """A log timestamp as local time for a table (`2026-11-27 14:05`)."""
+def local_time(iso: str | None, *, seconds: bool = False, utc: bool = False) -> str:
+    """A log timestamp for a table: local time (`2026-11-27 14:05`, with `seconds`
+    `14:05:07`), or UTC (`2026-11-27 03:05:07Z`)."""
     if not iso:
         return ""
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M")
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    moment = moment.astimezone(UTC) if utc else moment.astimezone()
+    text = moment.strftime("%Y-%m-%d %H:%M:%S" if seconds or utc else "%Y-%m-%d %H:%M")
+    return text + ("Z" if utc else "")
 
 
 def human_duration(seconds: float | None) -> str:
@@ -122,11 +159,22 @@ def _where(*conditions: tuple[str, object]) -> tuple[str, list]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+def _agent_condition(agent: str | None) -> tuple[tuple[str, object], ...]:
+    """An agent as people type it: any case; just the user part matches it at any domain."""
+    if agent is None:
+        return ()
+    if "@" in agent:
+        return (("agent = ? COLLATE NOCASE", agent),)
+    escaped = agent.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return ((r"agent LIKE ? ESCAPE '\'", escaped + "@%"),)
+
+
 def _session_query(*, agent: str | None = None, desk: str | None = None,
                    since: str | None = None, until: str | None = None, reason: str | None = None,
                    open_only: bool = False, include_failed: bool = False,
                    limit: int | None = 50) -> tuple[str, list]:
-    where, params = _where(("agent = ?", agent), ("desk = ?", desk), ("end_reason = ?", reason),
+    where, params = _where(*_agent_condition(agent), ("desk = ?", desk),
+                           ("end_reason = ?", reason),
                            ("started >= ?", since), ("started < ?", until),
                            ("ended IS NULL", open_only), ("status != 'failed'", not include_failed))
     sql = f"SELECT {', '.join(SESSION_COLUMNS)}, status FROM sessions{where}"
@@ -182,19 +230,27 @@ class Stats:
     groups: list[dict]
 
 
-def stats(conn: sqlite3.Connection, *, since: str | None = None, by: str | None = None) -> Stats:
+def stats(conn: sqlite3.Connection, *, since: str | None = None, until: str | None = None,
+          desk: str | None = None, agent: str | None = None, by: str | None = None) -> Stats:
     """Sessions, total and median duration, failed sign-ins and end reasons, optionally grouped
-    `by` agent, day (UTC) or reason."""
-    where = "status != 'failed'" + (" AND started >= ?" if since else "")
-    params = [since] if since else []
+    `by` agent (with each agent's failed sign-ins), day (UTC) or reason."""
+    where, params = _where(("status != 'failed'", True), ("started >= ?", since),
+                           ("started < ?", until), ("desk = ?", desk),
+                           *_agent_condition(agent))
+    where = where.removeprefix(" WHERE ")
     durations = [row[0] for row in conn.execute(
         f"SELECT duration_s FROM sessions WHERE {where} AND duration_s IS NOT NULL", params)]
     count = conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0]
     reasons = {row[0] or "(open)": row[1] for row in conn.execute(
         f"SELECT end_reason, count(*) FROM sessions WHERE {where} GROUP BY end_reason "
         "ORDER BY count(*) DESC", params)}
-    failed_sql = "SELECT count(*) FROM events WHERE kind = 'signin_failed'"
-    failed = conn.execute(failed_sql + (" AND time >= ?" if since else ""), params).fetchone()[0]
+    failed_where, failed_params = _where(
+        ("kind = 'signin_failed'", True), ("time >= ?", since), ("time < ?", until),
+        ("desk = ?", desk), *[(c.replace("agent", "json_extract(detail, '$.agent')"), v)
+                              for c, v in _agent_condition(agent)])
+    failed_by_agent = {row[0]: row[1] for row in conn.execute(
+        "SELECT json_extract(detail, '$.agent'), count(*) FROM events" + failed_where
+        + " GROUP BY 1", failed_params)}
     groups: list[dict] = []
     if by is not None:
         key = {"agent": "agent", "day": "substr(started, 1, 10)",
@@ -203,13 +259,31 @@ def stats(conn: sqlite3.Connection, *, since: str | None = None, by: str | None 
                 f"SELECT {key} AS grp, count(*) AS sessions, coalesce(sum(duration_s), 0) "
                 f"AS total_s FROM sessions WHERE {where} GROUP BY grp ORDER BY grp", params):
             groups.append({by: row[0], "sessions": row[1], "total_s": round(row[2], 3)})
-        if by != "reason":
-            medians = _medians(conn, key, where, params)
-            for group in groups:
-                group["median_s"] = medians.get(group[by])
+        medians = _medians(conn, key, where, params)
+        for group in groups:
+            group["median_s"] = medians.get(group[by])
+            if by == "agent":
+                group["failed_sign_ins"] = failed_by_agent.get(group[by], 0)
+        if by == "agent":  # agents who only ever failed to sign in
+            seen = {g["agent"] for g in groups}
+            groups += [{"agent": a, "sessions": 0, "total_s": 0.0, "median_s": None,
+                        "failed_sign_ins": n} for a, n in sorted(failed_by_agent.items())
+                       if a and a not in seen]
     return Stats(sessions=count, total_s=round(sum(durations), 3),
                  median_s=statistics.median(durations) if durations else None,
-                 failed_sign_ins=failed, end_reasons=reasons, groups=groups)
+                 failed_sign_ins=sum(failed_by_agent.values()), end_reasons=reasons,
+                 groups=groups)
+
+
+def summary(conn: sqlite3.Connection) -> dict:
+    """What the log holds, for a hint when nothing matches: how many sessions, from when to
+    when, and the agents of the latest ones."""
+    count, first, last = conn.execute(
+        "SELECT count(*), min(started), max(started) FROM sessions").fetchone()
+    agents = [row[0] for row in conn.execute(
+        "SELECT agent FROM sessions ORDER BY started DESC LIMIT 50")]
+    return {"sessions": count, "first": first, "last": last,
+            "agents": list(dict.fromkeys(agents))[:5]}
 
 
 def _medians(conn, key: str, where: str, params: list) -> dict:

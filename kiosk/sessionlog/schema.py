@@ -72,3 +72,10 @@ def m001_sessions_events_outbox(db: Database) -> None:
 def m002_sessions_role(db: Database) -> None:
     """Supervisors hot-desk too: who signed in as what (`agent`, `supervisor`)."""
     db["sessions"].add_column("role", str)
+
+
+@migrations()
+def m003_sessions_by_agent_any_case(db: Database) -> None:
+    """Agent filters ignore case (`--agent ZOE@…`, `--agent zoe`): an index that serves them."""
+    db.execute("CREATE INDEX IF NOT EXISTS sessions_by_agent_nocase "
+               "ON sessions(agent COLLATE NOCASE, started)")
