@@ -365,6 +365,7 @@ def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
         answer = json.loads(status.stdout)
         assert answer["state"] == "idle" and answer["phone"]["serial"] == "VX4-000123"
         assert answer["agent"] is None and answer["version"]
+        assert DESK12[1] not in status.stdout  # no secret crosses the socket
         assert "desk: desk12" in kiosk("status").stdout
         doctor = json.loads(kiosk("doctor", "--config", str(config), "--json").stdout)
         phone = next(c for c in doctor["checks"] if c["name"] == "phone")
