@@ -56,11 +56,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     phone.set_defaults(func=run_phone)
 
 
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
+def stop_on_signal() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (installed before anything is announced, so that a
+    signal sent at once is never a traceback)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def wait_for_signal(stop: threading.Event) -> None:
+    """Block until `stop` is set."""
     while not stop.wait(0.5):
         pass
 
@@ -122,6 +128,7 @@ def run_callcenter(args: argparse.Namespace) -> int:
         raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     except RuntimeError as exc:
         raise CommandError(str(exc)) from None
+    stop = stop_on_signal()
     with sim:
         sim.faults.update(latency_s=args.latency)
         print(json.dumps({"url": sim.url, "origin": sim.origin,
@@ -129,7 +136,7 @@ def run_callcenter(args: argparse.Namespace) -> int:
                           "inspect": sim.inspect_url}), flush=True)
         print(f"simulated Call Center on {sim.url} ({len(directory.users)} users); "
               "Ctrl-C stops it", file=sys.stderr, flush=True)
-        wait_for_signal()
+        wait_for_signal(stop)
     return 0
 
 
@@ -171,6 +178,7 @@ def run_phone(args: argparse.Namespace) -> int:
         phone = SimulatedPhone(tcp_port=args.tcp, link=args.link, baudrate=args.baudrate).start()
     except OSError as exc:
         raise CommandError(f"cannot start the simulated phone: {exc}") from None
+    stop = stop_on_signal()
     with phone:
         print(json.dumps({"port": phone.port}), flush=True)
         print(f"simulated phone on {phone.port}; control commands on stdin, Ctrl-C stops it",
@@ -187,5 +195,5 @@ def run_phone(args: argparse.Namespace) -> int:
                     print(answer, flush=True)
 
         threading.Thread(target=read_controls, name="sim-phone-controls", daemon=True).start()
-        wait_for_signal()
+        wait_for_signal(stop)
     return 0
