@@ -22,7 +22,7 @@ The engine is the only state machine; its collaborators each do one job and repo
 | `SignInSaga` (`saga.py`) | the sign-in steps with journal and undo; the throttle |
 | `ServerCleanup` (`cleanup.py`) | one rule for freeing the server; the outbox |
 | `DeskWatch` (`watch.py`) | heartbeat, "still ours", reconnecting; polls while no push |
-| `EventChannel` (`kiosk/callcenter/events.py`) | Xsi-Events: the server's changes, pushed |
+| `LiveChannel` (`live.py`) | the agent's Xsi-Events channel: opened, retried, closed |
 | `policies.decide` (`policies.py`) | warn, sign out or wait, as a pure function |
 | `light_for` (`model.py`) | the status light, as a pure function of the snapshot |
 """
@@ -42,6 +42,7 @@ from kiosk.secret import Secret
 from kiosk.session import cleanup as server
 from kiosk.session import policies
 from kiosk.session.clock import Clock, SystemClock
+from kiosk.session.live import LiveChannel
 from kiosk.session.model import (
     Connection,
     Outcome,
@@ -113,7 +114,6 @@ class DeskEngine:
         self._unavailable_codes: tuple[tuple[str, str], ...] = ()
         self._release_on_hangup = False
         self._policy_timer: Timer | None = None
-        self._channels: set = set()  # every event channel made, to be sure all close
         self._started = False
         self._closed = False
 
@@ -145,8 +145,16 @@ class DeskEngine:
         watch.when_reconnected = self._reconnected
         watch.when_alive = lambda: self._snapshot.connection == Connection.OK or self._publish(
             connection=Connection.OK)
-        watch.when_channel_dead = lambda session, channel: self._events_closed(
+        watch.when_channel_dead = lambda session, channel: self.live.channel_dead(
             session, channel, "the channel is gone (heartbeat 404)")
+        self.live = live = LiveChannel(self.events_factory, self.worker, self.clock,
+                                       current=lambda: self._session,
+                                       busy=lambda: self._busy_state is not None)
+        live.when_acd = self._acd_seen
+        live.when_guest = self._check_still_ours
+        live.when_unassigned = lambda session: self._evicted("released")
+        live.when_up = self._push_up
+        live.when_down = self._push_down
         watch.when_reconnect_failed = lambda session, error, retry_in: self._record(
             "reconnect_failed", session.log_id, error=error_code(error), retry_in_s=retry_in)
 
@@ -166,8 +174,7 @@ class DeskEngine:
             return
         self._closed = True
         self.worker.stop(timeout)
-        for channel in self._channels:  # closing twice is harmless
-            channel.close()
+        self.live.close_all()
         self.phone_link.close()
 
     def __enter__(self) -> DeskEngine:
@@ -390,7 +397,7 @@ class DeskEngine:
         self._publish(steps=self.saga.steps, language=language)
         self._fetch_unavailable_codes(session)
         self._policy_timer = self.worker.call_every(POLICY_TICK_S, self._check_policies)
-        self._open_events(session)
+        self.live.open(session)
         return Outcome(True)
 
     def _limit_hours(self) -> int:
@@ -422,7 +429,7 @@ class DeskEngine:
             return Outcome(False, "not_signed_in")
         if self._policy_timer is not None:
             self._policy_timer.cancel()
-        self._close_events(session)
+        self.live.close(session)
         self._busy_state = State.SIGNING_OUT
         self._publish(confirm=None, warning=None)
         if session.log_id is not None:
@@ -606,78 +613,16 @@ class DeskEngine:
             self._record("acd_state_seen", session.log_id, state=state, unavailable_code=code)
             self._publish()
 
-    # --- Xsi-Events: the server's word the moment it changes -----------------------------------
-
-    def _open_events(self, session: Session) -> None:
-        """Open the agent's event channel (after the sign-in: never on its critical path);
-        until it is up, and whenever it is down, the heartbeat polls."""
-        session.events_timer = None
-        if self.events_factory is None or self._session is not session or \
-                session.reconnecting or session.events is not None:
-            return  # (reconnecting: opened again once the server answers)
-        packages = codec.EVENT_PACKAGES if session.role == "agent" else ("Hoteling Guest",)
-        channel = self.events_factory(session.user_id, session.password, packages)
-        self._channels.add(channel)
-        channel.when_event = lambda event: self.submit(
-            lambda: self._on_event(session, channel, event))
-        channel.when_closed = lambda reason: self.submit(
-            lambda: self._events_closed(session, channel, reason))
-        self.worker.offload(channel.open,
-                            lambda result: self._events_opened(session, channel, result))
-
-    def _events_opened(self, session: Session, channel, result: Result) -> None:
-        if self._session is not session:
-            self._drop_channel(channel)  # the agent left meanwhile
-            return
-        if result.error is not None:
-            log.info("no event channel for %s (polling instead): %s", session.user_id,
-                     result.error)
-            self._record("events_down", session.log_id, error=error_code(result.error))
-            self._retry_events(session)
-            return
-        session.events = channel
-        session.events_backoff.reset()
+    def _push_up(self, session: Session) -> None:
         self._record("events_up", session.log_id)
         self._publish(push=True)
 
-    def _events_closed(self, session: Session, channel, reason: str) -> None:
-        if self._session is not session or session.events is not channel:
-            return
-        session.events = None
-        self._drop_channel(channel)
-        self._record("events_down", session.log_id, reason=reason)
-        self._publish(push=False)
-        self.watch.beat()  # look now: a change may have been missed while it died
-        self._retry_events(session)
-
-    def _retry_events(self, session: Session) -> None:
-        wait = session.events_backoff.next()
-        session.events_timer = self.worker.call_at(self.clock.monotonic() + wait,
-                                                   lambda: self._open_events(session))
-
-    def _on_event(self, session: Session, channel, event: codec.Event) -> None:
-        if self._session is not session or session.events is not channel \
-                or self._busy_state is not None:
-            return  # for a session that has ended (or is ending)
-        if event.kind in ("AgentStateEvent", "AgentSubscriptionEvent"):
-            self._acd_seen(session, event.acd_state, event.unavailable_code)
-        elif event.kind == "HotelingGuestEvent":
-            if event.unassigned:
-                self._evicted("released")
-            elif event.guest is not None:
-                self._check_still_ours(session, event.guest)
-
-    def _close_events(self, session: Session) -> None:
-        if session.events_timer is not None:
-            session.events_timer.cancel()
-            session.events_timer = None
-        if session.events is not None:
-            self._drop_channel(session.events)  # subscriptions and channel deleted
-            session.events = None
-
-    def _drop_channel(self, channel) -> None:
-        self._channels.discard(channel)
-        self.worker.in_background(channel.close)
+    def _push_down(self, session: Session, why) -> None:
+        detail = {"error": error_code(why)} if isinstance(why, BaseException) else {"reason": why}
+        self._record("events_down", session.log_id, **detail)
+        if self._snapshot.push:
+            self._publish(push=False)
+            self.watch.beat()  # look now: a change may have been missed while it died
 
     def _check_still_ours(self, session: Session, guest: codec.HotelingGuest) -> bool:
         if guest.host_user_id == self.config.desk.host_user_id:
@@ -705,7 +650,7 @@ class DeskEngine:
                            notice="signed_out_connection_lost")
             return
         session.reconnecting = True
-        self._close_events(session)  # a channel over a dead network is dead too
+        self.live.close(session)  # a channel over a dead network is dead too
         self.watch.reconnect(session)
         self._publish(connection=Connection.LOST, notice="reconnecting")
 
@@ -714,5 +659,5 @@ class DeskEngine:
         if self._check_still_ours(session, guest):
             self._record("reconnected", session.log_id)
             self._publish(connection=Connection.OK, notice=None, push=False)
-            self._open_events(session)
+            self.live.open(session)
 
