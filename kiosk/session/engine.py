@@ -117,17 +117,12 @@ class DeskEngine:
         self._started = False
         self._closed = False
 
-        self.phone_link = link = PhoneLink(phone_factory, self.worker, panel=panel,
-                                           clock=self.clock)
-        link.when_status_changed = lambda status, reason: self._publish(out_of_order=reason)
-        link.when_hook_changed = self._on_hook
-        link.when_needs_line = self._reapply_phone
-        link.when_event = self._record
+        self.phone_link = self._phone_link(phone_factory)
         self.cleanup = server.ServerCleanup(
             host_client, session_log, self.worker, self.clock, logged=self._logged,
             desk_taken=lambda: self._session is not None or self._busy_state is not None)
         self.saga = SignInSaga(
-            config, phone=link, session_log=session_log, host_client=host_client,
+            config, phone=self.phone_link, session_log=session_log, host_client=host_client,
             cleanup=self.cleanup, worker=self.worker, clock=self.clock, logged=self._logged,
             agent_client_factory=agent_client_factory or (
                 lambda user_id, password: XsiClient.from_config(config.callcenter, user_id,
@@ -135,28 +130,46 @@ class DeskEngine:
             limit_hours=self._limit_hours, learn_limit=self._learn_limit)
         self.saga.when_progress = lambda steps: self._publish(steps=steps)
         self.saga.when_event = self._record
-        self.watch = watch = DeskWatch(config, self.worker, self.clock, host_client=host_client,
-                                       phone=link, session=lambda: self._session,
-                                       busy=lambda: self._busy_state is not None)
+        self.watch = self._desk_watch()
+        self.live = self._live_channel()
+
+    # --- the collaborators and what they report -----------------------------------------------
+
+    def _phone_link(self, phone_factory) -> PhoneLink:
+        link = PhoneLink(phone_factory, self.worker, panel=self.panel, clock=self.clock)
+        link.when_status_changed = lambda status, reason: self._publish(out_of_order=reason)
+        link.when_hook_changed = self._on_hook
+        link.when_needs_line = self._reapply_phone
+        link.when_event = self._record
+        return link
+
+    def _desk_watch(self) -> DeskWatch:
+        watch = DeskWatch(self.config, self.worker, self.clock, host_client=self.host_client,
+                          phone=self.phone_link, session=lambda: self._session,
+                          busy=lambda: self._busy_state is not None)
         watch.when_guest = self._seen
         watch.when_host = self._host_seen
         watch.when_lost = self._connection_lost
         watch.when_rejected = lambda session: self._evicted("credentials_rejected")
         watch.when_reconnected = self._reconnected
+        watch.when_reconnect_failed = lambda session, error, retry_in: self._record(
+            "reconnect_failed", session.log_id, error=error_code(error), retry_in_s=retry_in)
         watch.when_alive = lambda: self._snapshot.connection == Connection.OK or self._publish(
             connection=Connection.OK)
         watch.when_channel_dead = lambda session, channel: self.live.channel_dead(
             session, channel, "the channel is gone (heartbeat 404)")
-        self.live = live = LiveChannel(self.events_factory, self.worker, self.clock,
-                                       current=lambda: self._session,
-                                       busy=lambda: self._busy_state is not None)
+        return watch
+
+    def _live_channel(self) -> LiveChannel:
+        live = LiveChannel(self.events_factory, self.worker, self.clock,
+                           current=lambda: self._session,
+                           busy=lambda: self._busy_state is not None)
         live.when_acd = self._acd_seen
         live.when_guest = self._check_still_ours
         live.when_unassigned = lambda session: self._evicted("released")
         live.when_up = self._push_up
         live.when_down = self._push_down
-        watch.when_reconnect_failed = lambda session, error, retry_in: self._record(
-            "reconnect_failed", session.log_id, error=error_code(error), retry_in_s=retry_in)
+        return live
 
     # --- life cycle -------------------------------------------------------------------------
 
