@@ -88,6 +88,16 @@ def test_a_supervisor_gets_hoteling_events_only(sim, callcenter):
         channel.close()
 
 
+def test_a_required_package_the_user_lacks_fails_the_open(sim, callcenter):
+    """The kiosk asks for every package it will rely on: one refused means polling, never a
+    channel that silently watches half of it."""
+    from kiosk.errors import Rejected
+
+    with pytest.raises(Rejected):
+        open_channel(callcenter, user=SAM, require_all=True)
+    assert wait_until(lambda: sim.inspect()["events"]["channels"] == [])
+
+
 def test_a_server_restart_closes_the_channel(sim, callcenter):
     channel, seen = open_channel(callcenter)
     try:

@@ -96,11 +96,14 @@ def _complete(document: bytes) -> bool:
 class EventChannel:
     def __init__(self, callcenter, user_id: str, password: Secret, *, channel_set_id: str,
                  application_id: str, packages: tuple[str, ...] = codec.EVENT_PACKAGES,
-                 heartbeat_s: float = HEARTBEAT_S, own_heartbeats: bool = True):
+                 heartbeat_s: float = HEARTBEAT_S, own_heartbeats: bool = True,
+                 require_all: bool = False):
         """`callcenter`: a `CallCenterConfig` (URL, CA bundle, timeouts). `own_heartbeats`:
         send them from a thread of its own; False when the owner calls `heartbeat()` on its
-        own clock (the engine does, from its heartbeat)."""
+        own clock (the engine does, from its heartbeat). `require_all`: a package the server
+        refuses fails `open()` (the kiosk then polls for it) instead of being left out."""
         self.own_heartbeats = own_heartbeats
+        self.require_all = require_all
         self.urls = XsiUrls.parse(callcenter.url)
         self.user_id = user_id
         self.channel_set_id = channel_set_id
@@ -172,16 +175,16 @@ class EventChannel:
                                        application_id=self.application_id)
         url = self.control._url("user", self.user_id)
         try:
-            response = self.control._send("POST", url, body)
-        except Rejected as exc:
-            if exc.status != 409:
-                log.info("no %s events for %s: %s", package, self.user_id, exc)
-                return
-            # left over from a crash: delete the old subscription, then subscribe again
-            self._delete_leftover(package)
-            response = self.control._send("POST", url, body)
-        except (NotPermitted, NotFound) as exc:
-            if isinstance(exc, NotFound) and self.channel_id is None:
+            try:
+                response = self.control._send("POST", url, body)
+            except Rejected as exc:
+                if exc.status != 409:
+                    raise
+                # left over from a crash: delete the old subscription, then subscribe again
+                self._delete_leftover(package)
+                response = self.control._send("POST", url, body)
+        except (Rejected, NotPermitted, NotFound) as exc:  # any 4xx: not for this user
+            if self.require_all:
                 raise
             log.info("no %s events for %s: %s", package, self.user_id, exc)
             return

@@ -73,7 +73,8 @@ def default_events_factory(config: Config) -> Callable:
         return EventChannel(config.callcenter, user_id, password,
                             channel_set_id=f"hotdesk-{config.desk.id}",
                             application_id=APPLICATION_ID, packages=packages,
-                            own_heartbeats=False)  # the desk watch sends them
+                            own_heartbeats=False,  # the desk watch sends them
+                            require_all=True)  # a package left out would go unwatched
     return make
 
 
@@ -631,8 +632,11 @@ class DeskEngine:
         self._publish(push=True)
 
     def _push_down(self, session: Session, why) -> None:
-        detail = {"error": error_code(why)} if isinstance(why, BaseException) else {"reason": why}
-        self._record("events_down", session.log_id, **detail)
+        backoff = session.events_backoff
+        if self._snapshot.push or backoff.current == backoff.first:  # not every retry
+            detail = ({"error": error_code(why)} if isinstance(why, BaseException)
+                      else {"reason": why})
+            self._record("events_down", session.log_id, **detail)
         if self._snapshot.push:
             self._publish(push=False)
             self.watch.beat()  # look now: a change may have been missed while it died
@@ -651,7 +655,7 @@ class DeskEngine:
         self._record("evicted", session.log_id, why=why, elsewhere=elsewhere)
         # Moved to another desk: they work there now, so their queues are left alone.
         # Released by an admin: the association is gone; take them out of their queues.
-        if why == "released":
+        if why == "released" and session.role == "agent":
             server.clean(lambda: session.client.set_acd_state("Sign-Out"))
         self._sign_out("evicted", server_side="none", notice=f"evicted_{why}")
 
