@@ -135,7 +135,6 @@ class ServerCleanup:
             self._items = []
         self._running = True
         self._failed = False
-        self._worked = bool(self._items)
         self._next()
 
     def _next(self) -> None:
@@ -181,14 +180,12 @@ class ServerCleanup:
             elif isinstance(error, MOOT_ERRORS):
                 self._finish(item, f"not possible with the host's rights: "
                                    f"{type(error).__name__}")
-            elif isinstance(error, CallCenterError):
+            else:  # owed still: try again after the back-off
+                if not isinstance(error, CallCenterError):
+                    log.error("owed clean-up %s failed: %r", item.action, error)
                 self._failed = True
                 self.logged(self.session_log.retry_outbox, item.id, str(error),
                             delay_s=self.backoff.current)
-                self._next()
-            else:
-                log.error("owed clean-up %s failed: %r", item.action, error)
-                self._failed = True
                 self._next()
 
         self._in_flight = self.worker.offload(io, landed)

@@ -1,6 +1,9 @@
 """The desk watch: every `session.heartbeat_s`, is the server there, is the desk still ours, is
 the phone still answering; and, after the connection is lost with *Stay signed in*, the
-reconnect attempts with back-off.
+reconnect attempts with back-off. While the agent's Xsi-Events channel is up, the server
+pushes every change and the heartbeat is only the channel's (`PUT …/heartbeat`, which also
+tells whether the server is there); while it is down, the heartbeat polls the seat and the ACD
+state.
 
 ```python
 watch = DeskWatch(config, worker, clock, host_client=host, phone=link,
@@ -10,6 +13,8 @@ watch.when_host = lambda host, error: ...              # the idle desk, as its h
 watch.when_lost = lambda session, error: ...           # the server is unreachable
 watch.when_rejected = lambda session: ...              # the agent's password no longer works
 watch.when_reconnected = lambda session, guest: ...
+watch.when_alive = lambda: ...                          # the channel's heartbeat answered
+watch.when_channel_dead = lambda session, channel: ...  # it answered 404: poll, re-open
 watch.start()
 watch.reconnect(session)                                # after when_lost, to ride it out
 ```

@@ -193,12 +193,12 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self):
         sock, address = self.socket.accept()
-        self.connections.add(sock)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             # The handshake happens in the request's own thread (see _Handler.setup).
             sock = self.ssl_context.wrap_socket(sock, server_side=True,
                                                 do_handshake_on_connect=False)
+        self.connections.add(sock)  # (the wrapped one: wrapping detaches the plain socket)
         return sock, address
 
     def drop_connections(self) -> None:
