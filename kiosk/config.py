@@ -175,6 +175,7 @@ KEYS: tuple[Key, ...] = (
     Key("session.warn_before_s", (int,), 60, "≥ 20 (WCAG 2.2.1)", _at_least(20)),
     Key("session.allow_extend", (bool,), True, "offer a one-tap extension in the warning"),
     Key("session.heartbeat_s", (int,), 15, "≥ 5", _at_least(5)),
+    Key("session.resync_s", (int,), 300, "≥ 10", _at_least(10)),
     Key("phone.port", (str,), "/dev/deskphone", "a device path or any pyserial URL", _nonempty),
     Key("phone.baudrate", (int,), 115200, "a standard rate", _baudrate),
     Key("gpio.led_red", (int,), 17, "BCM 2–27; all pins distinct", _bcm_pin),
@@ -244,6 +245,7 @@ class SessionConfig:
     warn_before_s: int
     allow_extend: bool
     heartbeat_s: int
+    resync_s: int
 
 
 @dataclass(frozen=True)
@@ -451,6 +453,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             warn_before_s=v["session.warn_before_s"],
             allow_extend=v["session.allow_extend"],
             heartbeat_s=v["session.heartbeat_s"],
+            resync_s=v["session.resync_s"],
         ),
         phone=PhoneConfig(port=v["phone.port"], baudrate=v["phone.baudrate"]),
         gpio=GpioConfig(

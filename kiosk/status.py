@@ -116,7 +116,8 @@ def describe(unit, started: float, now: float) -> dict:
         "phone": {"status": str(snap.phone), "serial": link.serial,
                   "model": link.model, "off_hook": snap.off_hook},
         "callcenter": {"connection": str(snap.connection),
-                       "events": "push" if snap.push else "polling"},
+                       "events": "push" if snap.push else "polling",
+                       "resync_corrections": snap.resync_corrections},
         "out_of_order": snap.out_of_order, "last_error": snap.error,
         "log_problem": snap.log_problem,
     })

@@ -235,8 +235,8 @@ class Unit:
         from kiosk.sessionlog import SessionLog
 
         self.sim, self.sim_phone = sim, phone
-        self.config = from_dict(unit_settings(tmp_path, url=sim.url, host=host,
-                                              callcenter__read_timeout_s=1.5, **overrides))
+        overrides.setdefault("callcenter__read_timeout_s", 1.5)
+        self.config = from_dict(unit_settings(tmp_path, url=sim.url, host=host, **overrides))
         self.clock = None if real_clock else FakeClock()
         self.factory = MockFactory()
         self.panel = DeskPanel(hook=24, hold_s=0.5, pin_factory=self.factory)
@@ -313,6 +313,12 @@ class Unit:
             self.advance(310)  # beyond the longest outbox back-off
             time.sleep(0.1)
         return True
+
+    def sign_out(self, **kwargs):
+        """Sign out and wait until the server's share (in the background) has come back."""
+        outcome = self.engine.sign_out(**kwargs).result(10)
+        self.engine.settle()
+        return outcome
 
     def advance(self, seconds):
         """Move the fake clock and let the engine act on it."""

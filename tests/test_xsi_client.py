@@ -37,7 +37,7 @@ def test_iso_8859_1_names_come_out_right(xsi, sim):
     client = xsi(ZOE)
     profile = client.profile()
     assert (profile.first_name, profile.last_name) == ("Zoë", "Müller")
-    raw = client.session.get(client._url("user", ZOE[0], "profile"), verify=client._verify)
+    raw = client.session.get(client.url("user", ZOE[0], "profile"), verify=client.verify)
     assert b'encoding="ISO-8859-1"' in raw.content and "Zoë".encode("latin-1") in raw.content
 
 
@@ -259,8 +259,27 @@ def test_acd_state_and_unavailable_code(xsi):
     assert (cc.agent_acd_state, cc.agent_unavailable_code) == ("Unavailable", "10")
     assert [q.service_user_id for q in cc.queues] == ["sales@demo.example"]
     assert agent.acd_state() == "Unavailable"
-    codes = agent.unavailable_codes("demo")
-    assert [(c.code, c.description) for c in codes][:1] == [("10", "Lunch")]
+    codes = agent.unavailable_codes(agent.profile())
+    assert [(c.code, c.description) for c in codes.offered] == [
+        ("10", "Lunch"), ("20", "Meeting"), ("30", "Training")]  # the retired one left out
+    assert codes.default == "10" and codes.enabled and not codes.forced
+
+
+def test_unavailable_codes_send_the_enterprise_the_profile_names(xsi, sim):
+    agent = xsi(ZOE)
+    profile = agent.profile()
+    assert (profile.service_provider_id, profile.is_enterprise) == ("demo-ent", True)
+    sim.traffic.clear()
+    agent.unavailable_codes(profile)
+    (request,) = [r["request"] for r in sim.traffic.snapshot()]
+    assert request.endswith("/group/demo/services/CallCenter/UnavailableCodes")
+    raw = agent.session.get(agent.url("group", "demo", "services", "CallCenter",
+                                      "UnavailableCodes"), verify=agent.verify)
+    assert raw.status_code == 400  # a real server requires enterpriseId or serviceProviderId
+    wrong = agent.session.get(agent.url("group", "demo", "services", "CallCenter",
+                                        "UnavailableCodes"),
+                              params={"serviceProviderId": "demo-ent"}, verify=agent.verify)
+    assert wrong.status_code == 400  # the group belongs to an enterprise
 
 
 def test_clear_association_leaves_the_desk(xsi, sim):

@@ -9,7 +9,7 @@ import pytest
 from kiosk.callcenter import codec
 from kiosk.callcenter.events import DocumentSplitter, EventChannel
 from kiosk.config import from_dict
-from kiosk.errors import InvalidCredentials
+from kiosk.errors import InvalidCredentials, Rejected
 from kiosk.secret import Secret
 from tests.conftest import DESK12, ZOE, unit_settings, wait_until
 
@@ -117,17 +117,50 @@ def test_a_terminated_channel_says_why(sim, callcenter):
         channel.close()
 
 
-def test_a_subscription_left_over_from_a_crash_is_replaced(sim, callcenter):
-    crashed, _ = open_channel(callcenter)
-    crashed._stop.set()  # the process died: nothing deleted
+def _crashed_channel(callcenter) -> list[str]:
+    """A channel whose process died after subscribing: nothing deleted. Returns the
+    subscription IDs its journal kept."""
+    journal: list[str] = []
+
+    def journaled(channel):
+        channel.when_subscribed = lambda package, sub: journal.append(sub)
+
+    recorder = Recorder()
+    crashed = EventChannel(callcenter, ZOE[0], Secret(ZOE[1]), channel_set_id="hotdesk-desk12",
+                           application_id="hotdesk-kiosk")
+    journaled(crashed)
+    crashed.when_event = recorder.event
+    crashed.open()
+    crashed._stop.set()
     crashed._stream_session.close()
-    channel, _ = open_channel(callcenter)  # 409 on subscribe: the old one is cleared
+    return journal
+
+
+def test_a_subscription_left_over_from_a_crash_is_deleted_by_its_journaled_id(sim, callcenter):
+    """The Xsi interface documents no request that lists a user's subscriptions: the IDs
+    journaled when they were made are what a real server lets us delete after a 409."""
+    left = _crashed_channel(callcenter)
+    assert len(left) == 2
+    gone: list[str] = []
+    channel = EventChannel(callcenter, ZOE[0], Secret(ZOE[1]), channel_set_id="hotdesk-desk12",
+                           application_id="hotdesk-kiosk")
+    channel.leftovers = lambda: list(left)
+    channel.when_unsubscribed = gone.append
     try:
+        channel.open()  # 409 on subscribe: the old ones are deleted by ID
         assert set(channel.subscriptions) == set(codec.EVENT_PACKAGES)
         subs = sim.inspect()["events"]["subscriptions"]
         assert len(subs) == 2 and {s["id"] for s in subs} == set(channel.subscriptions.values())
+        assert sorted(gone) == sorted(left)
     finally:
         channel.close()
+
+
+def test_a_leftover_without_a_journal_fails_the_open_and_the_kiosk_polls(sim, callcenter):
+    _crashed_channel(callcenter)
+    with pytest.raises(Rejected) as refused:
+        open_channel(callcenter, require_all=True)
+    assert refused.value.status == 409
 
 
 def test_wrong_password_is_refused_once(sim, callcenter):

@@ -86,7 +86,7 @@ class XsiRetry(Retry):
         return retry
 
 
-class _SecretBasicAuth(requests.auth.AuthBase):
+class SecretBasicAuth(requests.auth.AuthBase):
     """Basic auth whose password is revealed only while the header is built."""
 
     def __init__(self, user_id: str, password: Secret):
@@ -110,7 +110,7 @@ def _system_trust_store() -> str:
     return certifi.where()
 
 
-def _unreachable(exc: requests.RequestException, url: str) -> Unreachable:
+def unreachable(exc: requests.RequestException, url: str) -> Unreachable:
     """Map a transport failure to `Unreachable`, naming which kind it was."""
     host = urlsplit(url).netloc
     chain = []
@@ -165,10 +165,10 @@ class XsiClient:
         self.user_id = user_id
         self.timeout = timeout
         self._password = password if isinstance(password, Secret) else Secret(password)
-        self._verify = str(ca_bundle) if ca_bundle else _system_trust_store()
+        self.verify = str(ca_bundle) if ca_bundle else _system_trust_store()
         self.session = session or requests.Session()
         self.session.trust_env = False
-        self.session.auth = _SecretBasicAuth(user_id, self._password)
+        self.session.auth = SecretBasicAuth(user_id, self._password)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/xml"
         retry = XsiRetry(
@@ -189,13 +189,16 @@ class XsiClient:
         return cls(callcenter.url, user_id, password, ca_bundle=callcenter.ca_bundle,
                    timeout=callcenter.timeout, **kwargs)
 
-    # --- plumbing ---------------------------------------------------------------------------
+    # --- the seam for other Xsi interfaces on the same server (Xsi-Events) -----------------
 
-    def _url(self, *segments: str) -> str:
+    def url(self, *segments: str) -> str:
+        """`base_url` joined with `segments`, each quoted (an `@` is kept)."""
         return self.base_url + "/" + "/".join(quote(s, safe="@") for s in segments)
 
-    def _send(self, method: str, url: str, body: bytes | None = None,
+    def send(self, method: str, url: str, body: bytes | None = None,
               params: dict | None = None) -> requests.Response:
+        """One request with this client's credentials, timeouts, TLS and retries; raises the
+        `CallCenterError` the answer means (`raise_for_status`)."""
         if self._closed:
             raise CallCenterError("this Call Center client is closed", url=url)
         headers = {"Content-Type": "application/xml; charset=UTF-8"} if body is not None else None
@@ -204,18 +207,19 @@ class XsiClient:
         try:
             response = self.session.request(
                 method, url, data=body, params=params, headers=headers, timeout=self.timeout,
-                verify=self._verify, allow_redirects=False,
+                verify=self.verify, allow_redirects=False,
             )
         except requests.RequestException as exc:
-            error = _unreachable(exc, url)
+            error = unreachable(exc, url)
             log.debug("%s %s: %s", method, url, error)  # the caller reports it, once
             raise error from exc
         log.debug("%s %s -> %s in %.0f ms", method, url, response.status_code,
                   (time.monotonic() - started) * 1000)
-        self._raise_for_status(response, url)
+        self.raise_for_status(response, url)
         return response
 
-    def _raise_for_status(self, response: requests.Response, url: str) -> None:
+    def raise_for_status(self, response: requests.Response, url: str) -> None:
+        """Raise the `CallCenterError` a non-2xx answer means (401, 403, 404, 4xx, 503, 3xx)."""
         status = response.status_code
         if 200 <= status < 300:
             return
@@ -253,11 +257,11 @@ class XsiClient:
             return None
 
     def _get(self, decode: Callable[[bytes], object], *segments: str):
-        response = self._send("GET", self._url(*segments))
+        response = self.send("GET", self.url(*segments))
         return decode(response.content)
 
     def _put(self, body: bytes, *segments: str, params: dict | None = None) -> None:
-        self._send("PUT", self._url(*segments), body, params)
+        self.send("PUT", self.url(*segments), body, params)
 
     # --- operations -------------------------------------------------------------------------
 
@@ -304,9 +308,15 @@ class XsiClient:
         self._put(codec.acd_state_body(state, unavailable_code=unavailable_code),
                   "user", user_id or self.user_id, "services", "CallCenter", params=params)
 
-    def unavailable_codes(self, group_id: str) -> tuple[codec.UnavailableCode, ...]:
-        return self._get(codec.decode_unavailable_codes, "group", group_id, "services",
-                         "CallCenter", "UnavailableCodes")
+    def unavailable_codes(self, profile: codec.Profile) -> codec.UnavailableCodes:
+        """The agent's group's unavailable codes. The server requires the group's enterprise
+        (`isEnterprise`) or service provider as a query parameter, from the profile."""
+        if not profile.group_id or not profile.service_provider_id:
+            raise ValueError("the profile names no group or service provider")
+        key = "enterpriseId" if profile.is_enterprise else "serviceProviderId"
+        url = self.url("group", profile.group_id, "services", "CallCenter", "UnavailableCodes")
+        response = self.send("GET", url, params={key: profile.service_provider_id})
+        return codec.decode_unavailable_codes(response.content)
 
     def available_hosts(self, user_id: str | None = None) -> codec.AvailableHotelingHosts:
         return self._get(codec.decode_available_hosts, "user", user_id or self.user_id,
@@ -317,7 +327,7 @@ class XsiClient:
         if not self.session.cookies:
             return
         try:
-            self._send("GET", self._url("user", self.user_id, "profile", "j_logout"))
+            self.send("GET", self.url("user", self.user_id, "profile", "j_logout"))
         except CallCenterError as exc:
             log.debug("j_logout failed: %s", exc)
 

@@ -59,6 +59,7 @@ class Profile:
     user_id: str | None = None
     group_id: str | None = None
     service_provider_id: str | None = None
+    is_enterprise: bool | None = None  # serviceProvider/@isEnterprise: which query to send
     number: str | None = None
     extension: str | None = None
     first_name: str | None = None
@@ -132,6 +133,36 @@ class UnavailableCode:
     code: str | None = None
     description: str | None = None
     active: bool | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class UnavailableCodes:
+    """A group's agent unavailable codes (`ACDAgentUnavailableCodes`)."""
+
+    enabled: bool = True
+    forced: bool = False  # Unavailable needs a code: the default one when none is picked
+    on_dnd: str | None = None
+    on_personal_calls: str | None = None
+    on_consecutive_bounces: str | None = None
+    codes: tuple[UnavailableCode, ...] = ()
+
+    @property
+    def offered(self) -> tuple[UnavailableCode, ...]:
+        """What an agent may pick: the active codes, none when codes are off."""
+        return tuple(c for c in self.codes if c.code and c.active is not False) \
+            if self.enabled else ()
+
+    @property
+    def default(self) -> str | None:
+        return next((c.code for c in self.offered if c.is_default), None)
+
+    def code_for_unavailable(self, picked: str | None) -> str | None:
+        """The code to send with *Unavailable*: the agent's pick, the default where the group
+        forces one, none where codes are off."""
+        if not self.enabled:
+            return None
+        return picked or (self.default if self.forced else None)
 
 
 @dataclass(frozen=True)
@@ -173,9 +204,9 @@ CALLCENTER_SPEC: Spec = (
     ("agentACDState", "agent_acd_state", str),
     ("agentUnavailableCode", "agent_unavailable_code", str),
 )
-QUEUE_SPEC: Spec = (
-    ("serviceUserId", "service_user_id", str), ("phoneNumber", "phone_number", str),
-    ("extension", "extension", str), ("available", "available", bool),
+QUEUE_SPEC: Spec = (  # a real server's order: available right after serviceUserId
+    ("serviceUserId", "service_user_id", str), ("available", "available", bool),
+    ("phoneNumber", "phone_number", str), ("extension", "extension", str),
     ("skillLevel", "skill_level", int),
 )
 ERROR_SPEC: Spec = (
@@ -183,7 +214,14 @@ ERROR_SPEC: Spec = (
     ("errorCode", "error_code", int),
 )
 UNAVAILABLE_CODE_SPEC: Spec = (
-    ("code", "code", str), ("description", "description", str), ("active", "active", bool),
+    ("active", "active", bool), ("code", "code", str), ("description", "description", str),
+)
+UNAVAILABLE_CODES_SPEC: Spec = (
+    ("enableAgentUnavailableCodes", "enabled", bool),
+    ("defaultAgentUnavailableCodeOnDND", "on_dnd", str),
+    ("defaultAgentUnavailableCodeOnPersonalCalls", "on_personal_calls", str),
+    ("defaultAgentUnavailableCodeOnConsecutiveBounces", "on_consecutive_bounces", str),
+    ("forceUseOfAgentUnavailableCodes", "forced", bool),
 )
 
 
@@ -243,7 +281,7 @@ def _value(element: ET.Element, kind: type) -> Any:
             raise ProtocolError(
                 f"<{_local(element.tag)}> is not a whole number: {text[:40]!r}"
             ) from None
-    return element.text or ""
+    return text  # servers break lines and indent inside values: every value is trimmed
 
 
 def fields_of(element: ET.Element, spec: Spec) -> dict[str, Any]:
@@ -271,7 +309,10 @@ def decode_profile(body: bytes) -> Profile:
     details = root.find(f"{{{XSI}}}details")
     if details is None:
         raise ProtocolError("<Profile> has no <details>")
-    return _build(Profile, fields_of(details, PROFILE_SPEC))
+    provider = details.find(f"{{{XSI}}}serviceProvider")
+    enterprise = None if provider is None else \
+        provider.get("isEnterprise", "").strip() in ("true", "1")
+    return _build(Profile, fields_of(details, PROFILE_SPEC), is_enterprise=enterprise)
 
 
 def decode_hoteling_guest(body: bytes) -> HotelingGuest:
@@ -296,12 +337,16 @@ def decode_error_info(body: bytes) -> ErrorInfo:
     return _build(ErrorInfo, parse_fields(body, "ErrorInfo", ERROR_SPEC))
 
 
-def decode_unavailable_codes(body: bytes) -> tuple[UnavailableCode, ...]:
-    root = parse_document(body, "CallCenterUnavailableCodes")
-    return tuple(
-        _build(UnavailableCode, fields_of(details, UNAVAILABLE_CODE_SPEC))
-        for details in root.findall(f"{{{XSI}}}unavailableCodeDetails")
-    )
+def decode_unavailable_codes(body: bytes) -> UnavailableCodes:
+    root = parse_document(body, "ACDAgentUnavailableCodes")
+    listing = root.find(f"{{{XSI}}}unavailableCodes")
+    codes = () if listing is None else tuple(
+        _build(UnavailableCode, fields_of(detail, UNAVAILABLE_CODE_SPEC),
+               is_default=detail.get("isDefault", "").strip() in ("true", "1"))
+        for detail in listing.findall(f"{{{XSI}}}unavailableCodeDetail"))
+    settings = {k: v for k, v in fields_of(root, UNAVAILABLE_CODES_SPEC).items()
+                if v is not NIL}
+    return UnavailableCodes(**settings, codes=codes)
 
 
 def decode_available_hosts(body: bytes) -> AvailableHotelingHosts:
@@ -336,7 +381,8 @@ def _append_fields(parent: ET.Element, spec: Spec, values: dict[str, Any]) -> No
 
 def _serialise(root: ET.Element, encoding: str) -> bytes:
     ET.register_namespace("xsi", XSI_INSTANCE)
-    body = ET.tostring(root, encoding=encoding, xml_declaration=True, default_namespace=XSI)
+    ET.register_namespace("", XSI)  # the default namespace (and attributes without one)
+    body = ET.tostring(root, encoding=encoding, xml_declaration=True)
     # ElementTree writes single quotes in the declaration; BroadWorks writes double quotes.
     head, sep, rest = body.partition(b"?>")
     return head.replace(b"'", b'"') + sep + rest
@@ -358,6 +404,9 @@ def encode_profile(profile: Profile, *, encoding: str = "UTF-8") -> bytes:
     root = ET.Element(f"{{{XSI}}}Profile")
     details = ET.SubElement(root, f"{{{XSI}}}details")
     _append_fields(details, PROFILE_SPEC, _values(profile))
+    provider = details.find(f"{{{XSI}}}serviceProvider")
+    if provider is not None and profile.is_enterprise is not None:
+        provider.set("isEnterprise", _text(profile.is_enterprise))
     return _serialise(root, encoding)
 
 
@@ -384,11 +433,18 @@ def encode_error_info(error: ErrorInfo, *, encoding: str = "UTF-8") -> bytes:
     return render_fields("ErrorInfo", ERROR_SPEC, _values(error), encoding=encoding)
 
 
-def encode_unavailable_codes(codes, *, encoding: str = "UTF-8") -> bytes:
-    root = ET.Element(f"{{{XSI}}}CallCenterUnavailableCodes")
-    for code in codes:
-        details = ET.SubElement(root, f"{{{XSI}}}unavailableCodeDetails")
-        _append_fields(details, UNAVAILABLE_CODE_SPEC, _values(code))
+def encode_unavailable_codes(codes: UnavailableCodes, *, encoding: str = "UTF-8") -> bytes:
+    root = ET.Element(f"{{{XSI}}}ACDAgentUnavailableCodes")
+    settings = {"enabled": codes.enabled, "on_dnd": codes.on_dnd,
+                "on_personal_calls": codes.on_personal_calls,
+                "on_consecutive_bounces": codes.on_consecutive_bounces, "forced": codes.forced}
+    _append_fields(root, UNAVAILABLE_CODES_SPEC, settings)
+    listing = ET.SubElement(root, f"{{{XSI}}}unavailableCodes")
+    for code in codes.codes:
+        detail = ET.SubElement(listing, f"{{{XSI}}}unavailableCodeDetail")
+        if code.is_default:
+            detail.set("isDefault", "true")
+        _append_fields(detail, UNAVAILABLE_CODE_SPEC, _values(code))
     return _serialise(root, encoding)
 
 
@@ -455,6 +511,8 @@ _EVENT_SPEC: Spec = (
     ("subscriptionId", "subscription_id", str), ("channelId", "channel_id", str),
     ("targetId", "target_id", str), ("reason", "reason", str),
 )
+#: The stream's heartbeat, in both spellings servers and the specification use.
+HEARTBEATS = ("ChannelHeartBeat", "ChannelHeartbeat")
 _STATE_SPEC: Spec = (("state", "state", str), ("unavailableCode", "unavailable_code", str))
 _TYPE = f"{{{XSI_INSTANCE}}}type"
 
@@ -502,6 +560,7 @@ class Event:
     reason: str | None = None
     acd_state: str | None = None  # AgentStateEvent / AgentSubscriptionEvent
     unavailable_code: str | None = None
+    state_timestamp: int | None = None  # ms since the epoch: when the ACD state was set
     guest: HotelingGuest | None = None  # HotelingGuestEvent: the seat as a GET would give it
     unassigned: bool = False  # HotelingGuestEvent: the service was taken away
 
@@ -528,7 +587,7 @@ def decode_stream_document(body: bytes) -> Channel | ChannelHeartBeat | Event:
     name = _local(root.tag)
     if name == "Channel":
         return _build(Channel, fields_of(root, CHANNEL_SPEC))
-    if name == "ChannelHeartBeat":
+    if name in HEARTBEATS:
         return ChannelHeartBeat()
     if name != "Event":
         raise ProtocolError(f"unexpected <{name}> on the event channel")
@@ -548,12 +607,23 @@ def decode_stream_document(body: bytes) -> Channel | ChannelHeartBeat | Event:
         extra["acd_state"] = values.get("state") if values.get("state") is not NIL else None
         code = values.get("unavailable_code")
         extra["unavailable_code"] = None if code is NIL else code
+        extra["state_timestamp"] = _state_timestamp(state)
     info = data.find(f"{{{XSI}}}info")
     if info is not None:
         extra["guest"] = _build(HotelingGuest, fields_of(info, GUEST_SPEC))
     if data.find(f"{{{XSI}}}unassigned") is not None:
         extra["unassigned"] = True
     return Event(kind, **header, **extra)
+
+
+def _state_timestamp(state: ET.Element) -> int | None:
+    """`stateTimestamp/value` (current releases) or `stateTimestamp` as plain text (older)."""
+    stamp = state.find(f"{{{XSI}}}stateTimestamp")
+    if stamp is None:
+        return None
+    value = stamp.find(f"{{{XSI}}}value")
+    text = ((value if value is not None else stamp).text or "").strip()
+    return int(text) if text.isdigit() else None
 
 
 def decode_channel(body: bytes) -> Channel:

@@ -14,11 +14,13 @@ The rules are the Actions client's (`client.py`): TLS verified against the CA bu
 system store, `(connect, read)` timeouts, no redirects, no environment proxies, Basic auth
 built from the in-memory `Secret` per request, 401 never retried, and no password in any log
 line. The stream (`POST S/channel`) is read on its own thread with `requests`' `stream=True`;
-its documents are split on their `<?xml` declarations and parsed by the codec, by namespace.
+its documents are split by their root elements (with or without an XML declaration, two in
+one read as well) and parsed by the codec, by namespace.
 Heartbeats (every 15 s), acknowledgements and refreshes (at half-life) go on a separate
 connection to the same server, with the stream's cookie. A malformed document is logged and
-skipped; a stream cut mid-document, a heartbeat answered 404 or a `ChannelTerminatedEvent`
-ends the channel (`when_closed`), and whoever owns it opens a new one.
+skipped; a stream cut mid-document, a heartbeat answered 404, a `ChannelTerminatedEvent` or a
+`SubscriptionTerminatedEvent` (nothing more would come for that package) ends the channel
+(`when_closed`), and whoever owns it opens a new one.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from collections.abc import Callable
 import requests
 
 from kiosk.callcenter import codec
-from kiosk.callcenter.client import XsiClient, _SecretBasicAuth, _unreachable
+from kiosk.callcenter.client import SecretBasicAuth, XsiClient, unreachable
 from kiosk.callcenter.urls import XsiUrls
 from kiosk.errors import (
     CallCenterError,
@@ -57,8 +59,11 @@ MAX_BUFFER = 1 << 20  # a stream that never closes a document is dropped past th
 
 
 class DocumentSplitter:
-    """Whole XML documents out of a stream of bytes; each starts with `<?xml`. A document
-    that never parses is handed over once the next one begins (to be logged and skipped)."""
+    """Whole XML documents out of a stream of bytes, split by their root elements: a document
+    is an optional `<?xml …?>` declaration and one element, whole. Servers send documents with
+    and without a declaration, and two may arrive in one read. Bytes between documents that
+    are not markup are skipped; a document that never closes is handed over past `MAX_BUFFER`
+    (to be logged and skipped)."""
 
     def __init__(self):
         self.buffer = b""
@@ -67,30 +72,79 @@ class DocumentSplitter:
         self.buffer += data
         documents = []
         while True:
-            start = self.buffer.find(b"<?xml")
-            if start < 0:
-                self.buffer = self.buffer[-4:]  # a declaration may be split across chunks
+            end = _document_end(self.buffer)
+            if end is None:
+                if len(self.buffer) > MAX_BUFFER:
+                    documents.append(self.buffer.strip())
+                    self.buffer = b""
                 return documents
-            following = self.buffer.find(b"<?xml", start + 5)
-            end = following if following >= 0 else len(self.buffer)
-            candidate = self.buffer[start:end]
-            if _complete(candidate) or following >= 0:
-                documents.append(candidate.strip())
-                self.buffer = self.buffer[end:]
-                continue
-            if len(self.buffer) > MAX_BUFFER:
-                documents.append(candidate)
-                self.buffer = b""
-            self.buffer = self.buffer[start:]
-            return documents
+            if end == 0:
+                return documents
+            document, self.buffer = self.buffer[:end].strip(), self.buffer[end:]
+            if document.startswith(b"<"):
+                documents.append(document)
 
 
-def _complete(document: bytes) -> bool:
-    try:
-        codec.decode_stream_document(document)
-    except ProtocolError:
-        return False
-    return True
+def _document_end(buffer: bytes) -> int | None:
+    """Where the first whole document in `buffer` ends (after leading whitespace; stray text
+    before it counts as a document of its own, to be dropped); 0 for nothing yet; None for a
+    document begun and not yet whole. A document still open where the next XML declaration
+    begins is broken: it ends there (to be logged and skipped)."""
+    start = buffer.find(b"<")
+    if start < 0:
+        return len(buffer) if buffer.strip() else 0
+    if buffer[:start].strip():
+        return start  # stray bytes before the markup
+    following = buffer.find(b"<?xml", start + 1)
+    limit = following if following >= 0 else len(buffer)
+    at, depth, rooted = start, 0, False
+    while True:
+        at = buffer.find(b"<", at, limit)
+        if at < 0:
+            return None if following < 0 else limit
+        for opener, closer in ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<![CDATA[", b"]]>")):
+            if buffer.startswith(opener, at):
+                close = buffer.find(closer, at + len(opener), limit)
+                if close < 0:
+                    return None if following < 0 else limit
+                at = close + len(closer)
+                break
+        else:
+            close = _tag_end(buffer, at, limit)
+            if close is None:
+                return None if following < 0 else limit
+            rooted = True
+            if buffer[at + 1:at + 2] == b"/":
+                depth -= 1
+            elif buffer[close - 1:close] != b"/":
+                depth += 1
+            at = close + 1
+            if depth <= 0:
+                return at
+        if not rooted and following >= 0 and at >= limit:
+            return limit  # a declaration with no element before the next one
+
+
+def _tag_end(buffer: bytes, at: int, limit: int) -> int | None:
+    """The index of the `>` that closes the tag at `at` (quoted attribute values skipped),
+    before `limit`; None when it does not close there, or another tag begins first."""
+    quote = None
+    for index in range(at + 1, limit):
+        char = buffer[index:index + 1]
+        if quote is not None:
+            if char == quote:
+                quote = None
+        elif char in (b'"', b"'"):
+            quote = char
+        elif char == b">":
+            return index
+        elif char == b"<":
+            return None
+    return None
+
+
+def _same_user(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
 
 
 class EventChannel:
@@ -116,20 +170,26 @@ class EventChannel:
                                  retries=0)
         self._stream_session = requests.Session()
         self._stream_session.trust_env = False
-        self._stream_session.auth = _SecretBasicAuth(user_id, password)
+        self._stream_session.auth = SecretBasicAuth(user_id, password)
         self._stream_session.headers["Accept"] = "application/xml"
-        self._verify = self.control._verify
+        self.verify = self.control.verify
         self.channel_id: str | None = None
         self.expires = EXPIRES_S
         self.subscriptions: dict[str, str] = {}  # event package -> subscription ID
         self.when_event: Callable[[codec.Event], None] = lambda event: None
         self.when_closed: Callable[[str], None] = lambda reason: None
+        # the journal of subscription IDs (the owner's): IDs a crash left on the server, and
+        # every ID made or deleted here
+        self.leftovers: Callable[[], list[str]] = lambda: []
+        self.when_subscribed: Callable[[str, str], None] = lambda package, sub: None
+        self.when_unsubscribed: Callable[[str], None] = lambda sub: None
         self.events_received = 0
         self.acknowledged = 0
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
         self._refresh_at = float("inf")
         self._subscribing = False
+        self.ended_subscription = False
         self._stop = threading.Event()
         self._closed_once = threading.Lock()
         self._closed = False
@@ -146,7 +206,7 @@ class EventChannel:
         reader.start()
         if not self._ready.wait(self.timeout[0] + self.timeout[1]):
             self.close()
-            raise _unreachable(requests.exceptions.ReadTimeout("no channel"), self._stream_url)
+            raise unreachable(requests.exceptions.ReadTimeout("no channel"), self._stream_url)
         if self._open_error is not None:
             self.close()
             raise self._open_error
@@ -173,16 +233,17 @@ class EventChannel:
     def _subscribe(self, package: str) -> None:
         body = codec.subscription_body(event=package, channel_set_id=self.channel_set_id,
                                        application_id=self.application_id)
-        url = self.control._url("user", self.user_id)
+        url = self.control.url("user", self.user_id)
         try:
             try:
-                response = self.control._send("POST", url, body)
+                response = self.control.send("POST", url, body)
             except Rejected as exc:
                 if exc.status != 409:
                     raise
-                # left over from a crash: delete the old subscription, then subscribe again
-                self._delete_leftover(package)
-                response = self.control._send("POST", url, body)
+                # left over from a crash: delete the old ones by ID, then subscribe again
+                if not self._delete_leftovers():
+                    raise
+                response = self.control.send("POST", url, body)
         except (Rejected, NotPermitted, NotFound) as exc:  # any 4xx: not for this user
             if self.require_all:
                 raise
@@ -190,19 +251,20 @@ class EventChannel:
             return
         subscription = codec.decode_subscription(response.content)
         self.subscriptions[package] = subscription.subscription_id or ""
+        if subscription.subscription_id:
+            self.when_subscribed(package, subscription.subscription_id)
         if subscription.expires:
             self.expires = min(self.expires, subscription.expires)
 
-    def _delete_leftover(self, package: str) -> None:
-        listing = self.control._send("GET", self.control._url("user", self.user_id,
-                                                              "subscription"))
-        root = codec.parse_document(listing.content, "Subscriptions")
-        for item in root.findall(f"{{{codec.XSI}}}Subscription"):
-            fields = codec.fields_of(item, codec.SUBSCRIPTION_SPEC)
-            if fields.get("event") == package and \
-                    fields.get("application_id") == self.application_id:
-                self.control._send("DELETE", self.control._url(
-                    "subscription", str(fields["subscription_id"])))
+    def _delete_leftovers(self) -> bool:
+        """Delete the subscriptions the journal knows were made and never deleted; True when
+        there was any to delete."""
+        leftovers = self.leftovers()
+        for subscription_id in leftovers:
+            with contextlib.suppress(NotFound):  # gone already (expired)
+                self.control.send("DELETE", self.control.url("subscription", subscription_id))
+            self.when_unsubscribed(subscription_id)
+        return bool(leftovers)
 
     # --- the stream -------------------------------------------------------------------------
 
@@ -212,19 +274,19 @@ class EventChannel:
         reason = "the stream ended"
         try:
             response = self._stream_session.post(
-                self._stream_url, data=body, stream=True, verify=self._verify,
+                self._stream_url, data=body, stream=True, verify=self.verify,
                 allow_redirects=False, headers={"Content-Type": "application/xml"},
                 # the stream carries a heartbeat at least every 15 s: silence twice that long
                 # is a dead connection
                 timeout=(self.timeout[0], max(self.timeout[1], 2 * self.heartbeat_s + 5)))
         except requests.RequestException as exc:
-            self._open_error = _unreachable(exc, self._stream_url)
+            self._open_error = unreachable(exc, self._stream_url)
             self._ready.set()
             return
         self._response = response
         if response.status_code != 200:
             try:
-                self.control._raise_for_status(response, self._stream_url)
+                self.control.raise_for_status(response, self._stream_url)
                 raise ProtocolError(f"the channel answered {response.status_code}")
             except CallCenterError as exc:
                 self._open_error = exc
@@ -237,7 +299,8 @@ class EventChannel:
             for chunk in response.iter_content(chunk_size=None):
                 for document in splitter.feed(chunk):
                     if self._handle(document):
-                        reason = "the channel was terminated"
+                        reason = "the server ended a subscription" if \
+                            self.ended_subscription else "the channel was terminated"
                         return
                 if self._stop.is_set():
                     return
@@ -270,10 +333,18 @@ class EventChannel:
             log.info("event channel terminated by the server: %s", item.reason)
             return True
         self._acknowledge(item)
-        if item.target_id not in (None, self.user_id) or (
+        if (item.target_id is not None and not _same_user(item.target_id, self.user_id)) or (
                 not self._subscribing and item.subscription_id not in
                 self.subscriptions.values()):
             return False  # another target's or subscription's: acknowledged, ignored
+        if item.kind == "SubscriptionTerminatedEvent":
+            # nothing more will come for that package: the channel is no longer whole
+            log.info("the server ended the subscription %s", item.subscription_id)
+            self.subscriptions = {k: v for k, v in self.subscriptions.items()
+                                  if v != item.subscription_id}
+            self.when_unsubscribed(item.subscription_id or "")
+            self.ended_subscription = True
+            return True
         try:
             self.when_event(item)
         except Exception:
@@ -284,7 +355,7 @@ class EventChannel:
         if not event.event_id:
             return
         try:
-            self.control._send("POST", self.control._url("channel", "eventresponse"),
+            self.control.send("POST", self.control.url("channel", "eventresponse"),
                                codec.event_response_body(event.event_id))
             self.acknowledged += 1
         except CallCenterError as exc:
@@ -295,7 +366,7 @@ class EventChannel:
     def heartbeat(self) -> None:
         """`PUT …/channel/{id}/heartbeat` (and the refreshes, once at half-life). Raises
         CallCenterError: `NotFound` when the channel is gone."""
-        self.control._send("PUT", self.control._url("channel", self.channel_id or "",
+        self.control.send("PUT", self.control.url("channel", self.channel_id or "",
                                                     "heartbeat"))
         if time.monotonic() >= self._refresh_at:
             self._refresh()
@@ -318,10 +389,10 @@ class EventChannel:
                 log.info("event channel heartbeat failed: %s", exc)
 
     def _refresh(self) -> None:
-        self.control._send("PUT", self.control._url("channel", self.channel_id or ""),
+        self.control.send("PUT", self.control.url("channel", self.channel_id or ""),
                            codec.expires_body("Channel", EXPIRES_S))
         for subscription_id in self.subscriptions.values():
-            self.control._send("PUT", self.control._url("subscription", subscription_id),
+            self.control.send("PUT", self.control.url("subscription", subscription_id),
                                codec.expires_body("Subscription", EXPIRES_S))
 
     # --- the end ----------------------------------------------------------------------------
@@ -348,13 +419,17 @@ class EventChannel:
         if not already:
             for subscription_id in list(self.subscriptions.values()):
                 try:
-                    self.control._send("DELETE", self.control._url("subscription",
+                    self.control.send("DELETE", self.control.url("subscription",
                                                                    subscription_id))
+                except NotFound:
+                    self.when_unsubscribed(subscription_id)  # gone already
                 except CallCenterError as exc:
                     log.info("could not delete subscription: %s", exc)
+                else:
+                    self.when_unsubscribed(subscription_id)
             if self.channel_id:
                 try:
-                    self.control._send("DELETE", self.control._url("channel", self.channel_id))
+                    self.control.send("DELETE", self.control.url("channel", self.channel_id))
                 except CallCenterError as exc:
                     log.info("could not delete the event channel: %s", exc)
         self._drop_stream()

@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="lock an account after N failed logins")
     cc.add_argument("--latency", type=seconds, default=0.0, metavar="S",
                     help="seconds added to every answer")
+    cc.add_argument("--pad", action="store_true",
+                    help="break lines and indent inside every value, as Cisco's examples do")
+    cc.add_argument("--heartbeat", choices=("declared", "bare"), default="declared",
+                    help="the event stream's heartbeat: <ChannelHeartBeat/> after an XML "
+                    "declaration (declared) or <ChannelHeartbeat/> alone (bare)")
     cc.set_defaults(func=run_callcenter)
 
     phone = commands.add_parser(
@@ -131,6 +136,7 @@ def run_callcenter(args: argparse.Namespace) -> int:
     stop = stop_on_signal()
     with sim:
         sim.faults.update(latency_s=args.latency)
+        sim.set_shapes(pad=args.pad, heartbeat=args.heartbeat)
         print(json.dumps({"url": sim.url, "origin": sim.origin,
                           "ca": str(sim.ca_path) if sim.ca_path else None,
                           "inspect": sim.inspect_url}), flush=True)

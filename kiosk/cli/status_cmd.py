@@ -61,8 +61,11 @@ def lines(answer: dict) -> list[str]:
                    + ("; handset off hook" if phone.get("off_hook") else ""))
     callcenter = answer.get("callcenter")
     if callcenter:
+        corrections = callcenter.get("resync_corrections") or 0
         out.append(f"  Call Center: {callcenter.get('connection')}; changes by "
-                   f"{callcenter.get('events')}")
+                   f"{callcenter.get('events')}; resync corrections since start: "
+                   f"{corrections}" + (" (the server loses events: see kiosk events --kind "
+                                       "resync_corrected)" if corrections else ""))
     if answer.get("last_error"):
         out.append(f"  last error: {answer['last_error']}")
     if answer.get("log_problem"):

@@ -9,13 +9,21 @@ after a crash, and the outbox that pays what is owed):
   desk host's credentials;
 - the outbox pays on the worker, one item at a time: before an owed force release it asks the
   desk's current guest, and skips the release as moot when the desk belongs to a session of
-  this kiosk now (or to nobody). While an owed call is on the network, a sign-in waits for it
-  (`wait_in_flight`), so the two never interleave.
+  this kiosk now (or to nobody);
+- the desk is freed with the host's force release, which frees only this desk: a clean-up that
+  lands late can never touch the agent's seat at another desk, where she may sit by then.
+
+**Requests of unknown fate.** A release that timed out is neither done nor failed: it may still
+land, and free the desk under the next agent. So is one that was on the network while a
+sign-in began. Nothing waits for them: `late_until()` says until when such a release may still
+land (`UNKNOWN_FATE_S` after it came back), and the server sync puts an agent found released in
+that time back at the desk (`sync.py`), once per landing (`late_landed`).
 
 ```python
-cleanup = ServerCleanup(host_client, session_log, worker, clock, busy=lambda: engine_busy())
+cleanup = ServerCleanup(host_client, session_log, worker, clock, desk_taken=…, logged=…)
 owed = cleanup.sign_out_agent(client)          # I/O, on the pool: the steps still owed
 cleanup.owe(owed, agent, session_id)           # into the outbox, paid soon
+cleanup.late_until()                           # a release may land until then (monotonic)
 ```
 """
 
@@ -23,10 +31,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterable
 
+from hardware.phone import PhoneError
 from kiosk.callcenter import XsiClient
-from kiosk.errors import CallCenterError, NotFound, NotPermitted, Rejected, SessionLogError
+from kiosk.errors import (
+    CallCenterError,
+    InvalidCredentials,
+    NotFound,
+    NotPermitted,
+    Rejected,
+    SessionLogError,
+    Unreachable,
+)
 from kiosk.session.clock import Clock
 from kiosk.session.policies import Backoff
 from kiosk.session.worker import Result, Timer, Worker
@@ -39,6 +57,11 @@ MOOT_ERRORS = (NotPermitted, NotFound, Rejected)
 #: The outbox's action for each saga step that leaves something on the server.
 ACTIONS = {"queues": "acd_sign_out", "associate": "force_release"}
 OUTBOX_BACKOFF = Backoff(5.0, 300.0)
+#: How long a release that came back without a verdict (a timeout, a cut connection, a 5xx)
+#: may still land on the server.
+UNKNOWN_FATE_S = 120.0
+#: Answers that prove a request never took effect.
+NEVER_LANDED = (InvalidCredentials, *MOOT_ERRORS)
 
 
 def clean(call: Callable[[], object]) -> str:
@@ -51,14 +74,6 @@ def clean(call: Callable[[], object]) -> str:
         log.warning("server clean-up failed, owed for later: %s", exc)
         return "owed"
     return "done"
-
-
-def sign_out_agent(client: XsiClient, *, queues: bool = True) -> list[str]:
-    """With the agent's credentials: ACD `Sign-Out` (an agent's, not a supervisor's), then
-    clear the association. Returns the steps still owed (I/O only: run it on the pool)."""
-    calls = [("queues", lambda: client.set_acd_state("Sign-Out"))] if queues else []
-    calls.append(("associate", client.clear_association))
-    return [step for step, call in calls if clean(call) == "owed"]
 
 
 class ServerCleanup:
@@ -78,7 +93,121 @@ class ServerCleanup:
         self._running = False
         self._items: list = []
         self._failed = False
-        self._in_flight = None  # the Future of an owed call on the network
+        self._lock = threading.Lock()  # the desk's releases are counted from the pool threads
+        self._releasing = 0  # releases of this desk on the network now
+        self._overlapped = False  # a sign-in began while one was
+        self._late_until = float("-inf")
+
+    # --- releases of this desk, and their fate ----------------------------------------------
+
+    def release_desk(self) -> None:
+        """The host's force release of this desk (I/O: on the pool); raises CallCenterError.
+        Its fate is tracked: see `late_until`."""
+        with self._lock:
+            self._releasing += 1
+        error: BaseException | None = None
+        try:
+            self.host_client.force_release()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            unknown = error is not None and not isinstance(error, NEVER_LANDED) and not (
+                isinstance(error, Unreachable) and error.cause in ("refused", "dns", "tls"))
+            with self._lock:
+                self._releasing -= 1
+                if unknown or self._overlapped:
+                    self._late_until = max(self._late_until,
+                                           self.clock.monotonic() + UNKNOWN_FATE_S)
+                if not self._releasing:
+                    self._overlapped = False
+
+    def sign_in_began(self) -> None:
+        """A sign-in begins: a release on the network now may land after its association."""
+        with self._lock:
+            if self._releasing:
+                self._overlapped = True
+
+    def late_until(self) -> float:
+        """Until when (monotonic) a release of this desk sent earlier may still land: +inf
+        while one is on the network after a sign-in began."""
+        with self._lock:
+            if self._releasing and self._overlapped:
+                return float("inf")
+            return self._late_until
+
+    def late_landed(self) -> None:
+        """A late release was seen landing (and repaired): the next one is somebody's."""
+        with self._lock:
+            self._late_until = float("-inf")
+            self._overlapped = False
+
+    def sign_out_agent(self, client: XsiClient, *, queues: bool = True,
+                       desk: bool = True) -> list[str]:
+        """ACD `Sign-Out` with the agent's credentials (an agent's, not a supervisor's), then
+        free this desk with the host's. Returns the steps still owed (I/O only: on the pool).
+        Where the host may not free the desk, the agent leaves it with her own credentials."""
+        calls = [("queues", lambda: client.set_acd_state("Sign-Out"))] if queues else []
+
+        def leave() -> None:
+            try:
+                self.release_desk()
+            except (InvalidCredentials, NotPermitted):
+                client.clear_association()
+
+        if desk:
+            calls.append(("associate", leave))
+        return [step for step, call in calls if clean(call) == "owed"]
+
+    # --- the end of a session ---------------------------------------------------------------
+
+    def end_session(self, session, reason: str, server_side: str, *,
+                    phone_released: bool) -> None:
+        """The server's share of a sign-out and the session's end in the log (on the worker;
+        the requests go on the pool and nothing waits for them). `server_side`: `agent` (ACD
+        Sign-Out and free the desk), `queues` (ACD Sign-Out only), `outbox` (owe both) or
+        `none`. The agent's password is wiped once her requests are done."""
+        agent = session.role == "agent"
+
+        def ended(owed: list[str]) -> None:
+            acd = "Sign-Out" if agent and server_side in ("agent", "queues") and \
+                "queues" not in owed else session.acd_state
+            self.owe(owed, session.user_id, session.log_id)
+            if session.log_id is not None:
+                self.logged(self.session_log.end_session, session.log_id, reason,
+                            acd_state=acd, owed=owed or None, phone_released=phone_released)
+            if server_side == "agent" and not owed:
+                self.worker.in_background(session.client.close)  # j_logout: nobody waits
+            else:
+                session.client.session.close()
+            session.password.wipe()
+
+        if server_side in ("agent", "queues") and (agent or server_side == "agent"):
+            client, desk = session.client, server_side == "agent"
+            everything = (["queues"] if agent else []) + (["associate"] if desk else [])
+            self.worker.offload(
+                lambda: self.sign_out_agent(client, queues=agent, desk=desk),
+                lambda result: ended(everything if result.error is not None
+                                     else result.value))
+        elif server_side == "outbox":
+            ended(["queues", "associate"] if agent else ["associate"])
+        else:
+            ended([])
+
+    def recover_open_sessions(self, phone) -> None:
+        """Clean up sessions a crash left open (at start-up, on the worker): the host frees the
+        desk, the phone goes back to the desk default, what needs the network and cannot reach
+        it goes to the outbox."""
+        for row in self.logged(self.session_log.open_sessions) or []:
+            log.warning("recovering session %s of %s left open (%s)", row["id"], row["agent"],
+                        row["status"])
+            owed = self.recover(row)
+            try:
+                phone.release(force=True)
+            except PhoneError as exc:
+                log.warning("could not release the phone while recovering: %s", exc)
+            self.logged(self.session_log.end_session, row["id"], "recovered",
+                        steps=[f"{s}:{p}" for s, p in row["steps"]], owed=owed or None)
 
     # --- owing ------------------------------------------------------------------------------
 
@@ -97,7 +226,7 @@ class ServerCleanup:
         owed = []
         for step, call in (("queues", lambda: self.host_client.set_acd_state(
                                 "Sign-Out", user_id=row["agent"])),
-                           ("associate", self.host_client.force_release)):
+                           ("associate", self.release_desk)):
             if clean(call) == "owed":
                 owed.append(ACTIONS[step])
                 self.logged(self.session_log.add_outbox, ACTIONS[step],
@@ -118,12 +247,6 @@ class ServerCleanup:
                 return
             self._timer.cancel()
         self._timer = self.worker.call_at(at, self._run)
-
-    def wait_in_flight(self, timeout: float = 60) -> None:
-        """Block (on the worker) until an owed call on the network has come back."""
-        if self._in_flight is not None:
-            with contextlib.suppress(Exception):
-                self._in_flight.result(timeout)
 
     def _run(self) -> None:
         self._timer = None
@@ -166,11 +289,10 @@ class ServerCleanup:
         elif not host.has_guest:
             self._finish(item, "moot: the desk is already free")
         else:
-            self._offload(item, self.host_client.force_release)
+            self._offload(item, self.release_desk)
 
     def _offload(self, item, io: Callable[[], object], then=None) -> None:
         def landed(result: Result) -> None:
-            self._in_flight = None
             error = result.error
             if error is None:
                 if then is not None:
@@ -188,7 +310,7 @@ class ServerCleanup:
                             delay_s=self.backoff.current)
                 self._next()
 
-        self._in_flight = self.worker.offload(io, landed)
+        self.worker.offload(io, landed)
 
     def _finish(self, item, note: str) -> None:
         self.logged(self.session_log.complete_outbox, item.id)

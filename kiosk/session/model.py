@@ -100,6 +100,7 @@ class Snapshot:
     auto_sign_out_in_s: float | None = None
     connection: Connection = Connection.UNKNOWN
     push: bool = False  # the server pushes changes (Xsi-Events); False: the kiosk polls
+    resync_corrections: int = 0  # reads that found the kiosk's view wrong, since start
     phone: PhoneStatus = PhoneStatus.UNKNOWN
     off_hook: bool = False
     error: str | None = None  # the last error, as a code

@@ -37,6 +37,7 @@ from kiosk.session import policies
 from kiosk.session.clock import Clock
 from kiosk.session.model import STEPS, Agent, StepProgress, error_code
 from kiosk.session.phonelink import PhoneLink
+from kiosk.session.sync import SeatView
 from kiosk.session.worker import Worker
 from kiosk.sessionlog import SessionLog, utc_iso
 
@@ -84,6 +85,20 @@ class Session:
     events_timer: object | None = None  # the next try to open one
     events_backoff: policies.Backoff = field(
         default_factory=lambda: policies.Backoff(5.0, 300.0))
+    view: SeatView = field(default_factory=SeatView)  # what the server sync has applied
+    codes: codec.UnavailableCodes | None = None  # the group's, once read
+
+    def offered_codes(self) -> tuple[tuple[str, str], ...]:
+        """The unavailable codes the agent may pick: (code, description)."""
+        offered = self.codes.offered if self.codes is not None else ()
+        return tuple((c.code, c.description or c.code) for c in offered)
+
+    def code_for(self, state: str, picked: str | None) -> str | None:
+        """The unavailable code to send with `state`: none but for *Unavailable*, where a
+        group that forces codes gets its default when the agent picked none."""
+        if state != "Unavailable":
+            return None
+        return self.codes.code_for_unavailable(picked) if self.codes is not None else picked
 
     def agent(self) -> Agent:
         return Agent(
@@ -98,8 +113,7 @@ class SignInSaga:
     def __init__(self, config: Config, *, phone: PhoneLink, session_log: SessionLog,
                  host_client: XsiClient, cleanup: server.ServerCleanup,
                  agent_client_factory: Callable[[str, Secret], XsiClient], worker: Worker,
-                 clock: Clock, logged: Callable, limit_hours: Callable[[], int],
-                 learn_limit: Callable[[int], None]):
+                 clock: Clock, logged: Callable):
         self.config = config
         self.phone = phone
         self.session_log = session_log
@@ -109,8 +123,7 @@ class SignInSaga:
         self.worker = worker
         self.clock = clock
         self.logged = logged
-        self.limit_hours = limit_hours
-        self.learn_limit = learn_limit
+        self.host_limit_hours: int | None = None  # the desk's own limit, where it enforces one
         self.overlap_steps = True  # phone and queues at once (off: to measure)
         self.throttle = policies.Throttle(max_failures=config.signin.max_failures,
                                           cooldown_s=config.signin.cooldown_s)
@@ -118,6 +131,13 @@ class SignInSaga:
         self.when_progress: Callable[[tuple[StepProgress, ...]], None] = lambda steps: None
         self.when_event: Callable[..., None] = lambda kind, session=None, **detail: None
         self._steps: dict[str, StepProgress] = {}
+
+    def limit_hours(self) -> int:
+        """The association limit to ask for: ours, or the desk's where it is lower."""
+        hours = self.config.session.association_limit_hours
+        if self.host_limit_hours is not None:
+            hours = min(hours, self.host_limit_hours)
+        return hours
 
     @property
     def steps(self) -> tuple[StepProgress, ...]:
@@ -259,7 +279,7 @@ class SignInSaga:
                 raise
             retry = False
             if host.enforce_association_limit and host.association_limit_hours:
-                self.learn_limit(host.association_limit_hours)
+                self.host_limit_hours = host.association_limit_hours
                 retry = True
             if host.has_guest:  # a stale guest at our desk: the agent here now wins
                 self.host_client.force_release()

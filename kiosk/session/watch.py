@@ -2,8 +2,8 @@
 the phone still answering; and, after the connection is lost with *Stay signed in*, the
 reconnect attempts with back-off. While the agent's Xsi-Events channel is up, the server
 pushes every change and the heartbeat is only the channel's (`PUT …/heartbeat`, which also
-tells whether the server is there); while it is down, the heartbeat polls the seat and the ACD
-state.
+tells whether the server is there); while it is down, or while a clean-up of unknown fate may
+still land (`must_read`), the heartbeat reads the seat and the ACD state.
 
 ```python
 watch = DeskWatch(config, worker, clock, host_client=host, phone=link,
@@ -48,7 +48,10 @@ RECONNECT_BACKOFF = Backoff(2.0, 60.0)
 class DeskWatch:
     def __init__(self, config: Config, worker: Worker, clock: Clock, *,
                  host_client: XsiClient, phone: PhoneLink,
-                 session: Callable[[], Session | None], busy: Callable[[], bool]):
+                 session: Callable[[], Session | None], busy: Callable[[], bool],
+                 must_read: Callable[[], bool] = lambda: False):
+        """`must_read()`: read the seat at this beat even while push is up (a clean-up that
+        may land late is watched for)."""
         self.config = config
         self.worker = worker
         self.clock = clock
@@ -56,6 +59,7 @@ class DeskWatch:
         self.phone = phone
         self.session = session
         self.busy = busy
+        self.must_read = must_read
         self.when_guest: Callable = _ignore
         self.when_host: Callable = _ignore
         self.when_lost: Callable = _ignore
@@ -95,7 +99,8 @@ class DeskWatch:
             channel = session.events
             self.worker.offload(channel.heartbeat, lambda result: self._channel_answered(
                 session, channel, result))
-            return
+            if not self.must_read():
+                return
         if session is not None:
             client, agent = session.client, session.role == "agent"
 

@@ -45,6 +45,12 @@ EVENT_KINDS = {
     "evicted": "signed out because the server says the agent left (why, elsewhere)",
     "events_up": "the Xsi-Events channel is open: changes are pushed",
     "events_down": "no Xsi-Events channel: the kiosk polls (reason or error)",
+    "events_subscribed": "an Xsi-Events subscription was made (agent, package, subscription_id)",
+    "events_unsubscribed": "an Xsi-Events subscription was deleted or ended (subscription_id)",
+    "resync_corrected": "a read of the server found the kiosk's view wrong: an event was lost "
+                        "(what, shown, server, found_by)",
+    "late_cleanup_repaired": "a release of this desk that landed late freed the agent here; "
+                             "the association was put back (found_by, error)",
     "signing_out": "a sign-out began (reason)",
     "signed_out": "the session ended (reason, ACD state, what the server is owed)",
     "outbox_done": "an owed server clean-up was done, or found moot (action, note)",

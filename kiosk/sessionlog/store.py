@@ -318,6 +318,22 @@ class SessionLog:
         with self._lock:
             return self.db["sessions"].get(session)
 
+    # --- Xsi-Events subscriptions, journaled so a power cut cannot strand one -------------
+
+    def subscriptions_left(self, agent: str) -> list[str]:
+        """The IDs of `agent`'s event subscriptions made at this desk and never deleted (left
+        over from a crash or a power cut), newest first: deleted by ID after a `409`."""
+        with self._lock:
+            rows = self.db.query(
+                "SELECT json_extract(detail, '$.subscription_id') AS sub FROM events "
+                "WHERE kind = 'events_subscribed' AND json_extract(detail, '$.agent') = ? "
+                "AND json_extract(detail, '$.subscription_id') NOT IN ("
+                "  SELECT json_extract(detail, '$.subscription_id') FROM events"
+                "  WHERE kind = 'events_unsubscribed'"
+                "  AND json_extract(detail, '$.subscription_id') IS NOT NULL) "
+                "ORDER BY id DESC LIMIT 50", [agent])
+            return [row["sub"] for row in rows if row["sub"]]
+
     # --- the outbox -------------------------------------------------------------------------
 
     def add_outbox(self, action: str, payload: dict, *, session: int | None = None) -> int:

@@ -13,8 +13,12 @@ hoteling_host = { active = true, enforce_limit = false, limit_hours = 12, access
 hoteling_guest = { active = true }
 call_center = { state = "Sign-Out", queues = ["sales@demo.example"] }
 
+[[group]]                         # optional: the group's service provider and code settings
+id = "demo"; service_provider = "demo-ent"; enterprise = true
+enable_unavailable_codes = true; force_unavailable_codes = false
+
 [[unavailable_code]]
-group = "demo"; code = "10"; description = "Lunch"
+group = "demo"; code = "10"; description = "Lunch"   # active = true, default = false
 ```
 A user with neither service is a plain user; a queue is named by its service user ID.
 """
@@ -25,7 +29,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk.callcenter.codec import ACD_STATES
+from kiosk.callcenter.codec import ACD_STATES, UnavailableCode, UnavailableCodes
 
 
 class DirectoryError(ValueError):
@@ -80,9 +84,31 @@ class User:
 
 
 @dataclass
+class Group:
+    """A BroadWorks group: its service provider (or enterprise) and its unavailable codes."""
+
+    id: str
+    service_provider: str = ""  # "": the users' domain
+    enterprise: bool = False
+    enable_unavailable_codes: bool = True
+    force_unavailable_codes: bool = False
+    codes: list[UnavailableCode] = field(default_factory=list)
+
+    def unavailable_codes(self) -> UnavailableCodes:
+        return UnavailableCodes(enabled=self.enable_unavailable_codes,
+                                forced=self.force_unavailable_codes, codes=tuple(self.codes))
+
+    def active_codes(self) -> list[str]:
+        return [c.code for c in self.codes if c.active and c.code]
+
+
+@dataclass
 class Directory:
     users: dict[str, User]
-    unavailable_codes: dict[str, list[tuple[str, str]]]  # group -> [(code, description)]
+    groups: dict[str, Group] = field(default_factory=dict)
+
+    def group(self, group_id: str) -> Group:
+        return self.groups.get(group_id) or Group(group_id)
 
     def find(self, user_id: str) -> User | None:
         """A user by ID; the domain part matches in any case, as on the wire."""
@@ -142,14 +168,28 @@ def parse_directory(data: dict) -> Directory:
         if user.id in users:
             raise DirectoryError(f"{where}.id: {user.id} appears twice")
         users[user.id] = user
-    codes: dict[str, list[tuple[str, str]]] = {}
+    groups: dict[str, Group] = {}
+    for i, entry in enumerate(data.get("group", [])):
+        unknown = set(entry) - _GROUP_KEYS
+        if unknown or "id" not in entry:
+            key = sorted(unknown)[0] if unknown else "id"
+            raise DirectoryError(f"group[{i}].{key}: " + ("unknown key" if unknown
+                                                          else "required"))
+        groups[entry["id"]] = Group(**entry)
     for i, entry in enumerate(data.get("unavailable_code", [])):
         try:
-            codes.setdefault(entry["group"], []).append((str(entry["code"]),
-                                                          entry["description"]))
+            group = groups.setdefault(entry["group"], Group(entry["group"]))
+            group.codes.append(UnavailableCode(
+                code=str(entry["code"]), description=entry["description"],
+                active=bool(entry.get("active", True)),
+                is_default=bool(entry.get("default", False))))
         except KeyError as exc:
             raise DirectoryError(f"unavailable_code[{i}].{exc.args[0]}: required") from None
-    return Directory(users=users, unavailable_codes=codes)
+    return Directory(users=users, groups=groups)
+
+
+_GROUP_KEYS = {"id", "service_provider", "enterprise", "enable_unavailable_codes",
+               "force_unavailable_codes"}
 
 
 def load_directory(path: str | Path) -> Directory:

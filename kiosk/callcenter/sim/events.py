@@ -8,15 +8,18 @@ the directory -- an Actions request, or `CallCenterModel.supervisor_sets` -- `sy
 what each subscription last reported with the state now and pushes an event for each
 difference.
 
-Where the protocol page is silent: `GET E/user/{userId}/subscription` lists the user's
-subscriptions (`<Subscriptions>` of `<Subscription>`), so that a client can find and delete one
-left over from a crash after a `409`.
+Test controls, as a real XSP misbehaves: `lose(n)` drops the next n events (an application
+server failover), `end_subscriptions(user)` ends that user's subscriptions with a
+`SubscriptionTerminatedEvent` while the channel stays up, `heartbeat_form` sends the stream's
+heartbeat as `ChannelHeartBeat` after a declaration (`declared`) or `ChannelHeartbeat` without
+one (`bare`), and `pad` breaks lines and indents inside every value, as Cisco's examples do.
 """
 
 from __future__ import annotations
 
 import itertools
 import queue
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -62,6 +65,10 @@ class EventsModel:
         self.pushed = 0
         self.acknowledged = 0
         self.unacknowledged: set[str] = set()
+        self.lose_next = 0  # events to drop without a word
+        self.lost = 0
+        self.heartbeat_form = "declared"  # or "bare"
+        self.pad = False
         self._sequence = itertools.count(1)
 
     # --- channels ---------------------------------------------------------------------------
@@ -88,7 +95,7 @@ class EventsModel:
             if channel is None or not channel.open:
                 return False
             channel.last_heartbeat = time.monotonic()
-            channel.documents.put(_HEARTBEAT)
+            channel.documents.put(_HEARTBEATS[self.heartbeat_form])
             return True
 
     def refresh_channel(self, channel_id: str, expires: int) -> bool:
@@ -114,10 +121,9 @@ class EventsModel:
                 return
             channel.open = False
             self.channels.pop(channel.id, None)
-            channel.documents.put(_event_document(
-                "ChannelTerminatedEvent", None, seq=next(self._sequence),
-                header={"userId": channel.user_id, "externalApplicationId":
-                        channel.application_id, "channelId": channel.id, "reason": reason}))
+            channel.documents.put(self._padded(_event_document(
+                "ChannelTerminatedEvent", None,
+                header={"channelId": channel.id, "reason": reason})))
             channel.documents.put(None)
 
     def cut_all(self) -> int:
@@ -169,20 +175,6 @@ class EventsModel:
                                            event=event, expires=sub.expires,
                                            channel_set_id=set_id, application_id=app)
 
-    def list_subscriptions(self, user_id: str) -> bytes:
-        import xml.etree.ElementTree as ET
-
-        with self.lock:
-            root = ET.Element(f"{{{codec.XSI}}}Subscriptions")
-            for sub in self.subscriptions.values():
-                if sub.target_id == user_id:
-                    item = ET.SubElement(root, f"{{{codec.XSI}}}Subscription")
-                    codec._append_fields(item, codec.SUBSCRIPTION_SPEC, {
-                        "subscription_id": sub.id, "target_id": sub.target_id,
-                        "event": sub.event, "expires": sub.expires,
-                        "channel_set_id": sub.set_id, "application_id": sub.application_id})
-            return codec._serialise(root, "UTF-8")
-
     def refresh_subscription(self, sub_id: str, expires: int) -> bool:
         with self.lock:
             sub = self.subscriptions.get(sub_id)
@@ -194,6 +186,24 @@ class EventsModel:
     def delete_subscription(self, sub_id: str) -> bool:
         with self.lock:
             return self.subscriptions.pop(sub_id, None) is not None
+
+    def end_subscriptions(self, user_id: str) -> int:
+        """The server ends every subscription whose target is `user_id` (expiry, a service
+        removed, a restart of the application server): a `SubscriptionTerminatedEvent` each,
+        and the channel stays up. Returns how many ended."""
+        with self.lock:
+            ended = [s for s in self.subscriptions.values()
+                     if s.target_id.lower() == user_id.lower()]
+            for sub in ended:
+                del self.subscriptions[sub.id]
+                self._send(sub, "SubscriptionTerminatedEvent", "")
+            return len(ended)
+
+    def lose(self, count: int) -> None:
+        """Drop the next `count` events without a word (the subscriptions still think them
+        sent): what a real XSP does across an application-server failover."""
+        with self.lock:
+            self.lose_next = max(0, int(count))
 
     def acknowledge(self, event_id: str | None) -> None:
         with self.lock:
@@ -224,27 +234,42 @@ class EventsModel:
         if not first and state == sub.last:
             return
         sub.last = state
+        if state[0] == "acd":
+            kind = "AgentSubscriptionEvent" if first else "AgentStateEvent"
+            data = _agent_state(state[1], state[2], first=first,
+                                queues=self._queues(sub.target_id))
+        elif state[0] == "guest":
+            kind, data = "HotelingGuestEvent", _guest_info(state[1])
+        elif sub.event == "Hoteling Guest":
+            kind, data = "HotelingGuestEvent", "<xsi:unassigned/>"
+        else:  # the agent service is gone: the subscription ends (no unassigned state event)
+            self.subscriptions.pop(sub.id, None)
+            kind, data = "SubscriptionTerminatedEvent", ""
+        if not first and self.lose_next > 0:
+            self.lose_next -= 1
+            self.lost += 1
+            return
+        self._send(sub, kind, data)
+
+    def _send(self, sub: SimSubscription, kind: str, data: str) -> None:
         channel = next((c for c in self.channels.values()
                         if c.set_id == sub.set_id and c.user_id == sub.user_id and c.open), None)
         if channel is None:
             return
         event_id = secrets.token_hex(8)
-        header = {"eventID": event_id, "userId": sub.user_id,
-                  "externalApplicationId": sub.application_id, "subscriptionId": sub.id,
-                  "channelId": channel.id, "targetId": sub.target_id}
-        if state[0] == "acd":
-            kind = "AgentSubscriptionEvent" if first else "AgentStateEvent"
-            data = _agent_state(state[1], state[2], first=first)
-        elif state[0] == "guest":
-            kind = "HotelingGuestEvent"
-            data = _guest_info(state[1])
-        else:
-            kind = "HotelingGuestEvent" if sub.event == "Hoteling Guest" else "AgentStateEvent"
-            data = "<xsi:unassigned/>"
-        channel.documents.put(_event_document(kind, data, seq=next(self._sequence),
-                                              header=header))
+        header = {"eventID": event_id, "sequenceNumber": next(self._sequence),
+                  "userId": sub.user_id, "externalApplicationId": sub.application_id,
+                  "subscriptionId": sub.id, "channelId": channel.id, "targetId": sub.target_id}
+        channel.documents.put(self._padded(_event_document(kind, data, header=header)))
         self.pushed += 1
         self.unacknowledged.add(event_id)
+
+    def _queues(self, user_id: str) -> list[str]:
+        user = self.model.directory.users.get(user_id)
+        return list(user.call_center.queues) if user and user.call_center else []
+
+    def _padded(self, document: bytes) -> bytes:
+        return pad_values(document) if self.pad else document
 
     def snapshot(self) -> dict:
         with self.lock:
@@ -253,12 +278,22 @@ class EventsModel:
                               "application": c.application_id} for c in self.channels.values()],
                 "subscriptions": [{"id": s.id, "user": s.user_id, "target": s.target_id,
                                    "event": s.event} for s in self.subscriptions.values()],
-                "pushed": self.pushed, "acknowledged": self.acknowledged,
+                "pushed": self.pushed, "acknowledged": self.acknowledged, "lost": self.lost,
                 "unacknowledged": len(self.unacknowledged)}
 
 
-_HEARTBEAT = (b'<?xml version="1.0" encoding="UTF-8"?>\n'
-              b'<ChannelHeartBeat xmlns="http://schema.broadsoft.com/xsi"/>')
+_HEARTBEATS = {
+    "declared": (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+                 b'<ChannelHeartBeat xmlns="http://schema.broadsoft.com/xsi"/>'),
+    "bare": b'<ChannelHeartbeat xmlns="http://schema.broadsoft.com/xsi"/>',
+}
+_VALUE = re.compile(rb">([^<>]*\S[^<>]*)<")
+
+
+def pad_values(document: bytes) -> bytes:
+    """Every text value broken onto its own indented line, as Cisco's examples print them
+    (`<subscriptionId>\n      1716…\n    </subscriptionId>`)."""
+    return _VALUE.sub(lambda m: b">\n      " + m.group(1).strip() + b"\n    <", document)
 
 
 def _escape(text: str) -> str:
@@ -266,15 +301,15 @@ def _escape(text: str) -> str:
             .replace('"', "&quot;"))
 
 
-def _event_document(kind: str, data: str | None, *, seq: int, header: dict) -> bytes:
-    """An event as BroadWorks writes it: `xsi:` prefixes, `xsi1:type`."""
+def _event_document(kind: str, data: str | None, *, header: dict) -> bytes:
+    """An event as BroadWorks writes it: `xsi:` prefixes, `xsi1:type`. A channel's end
+    carries only `channelId` and `reason`."""
     envelope = "ChannelTerminatedEvent" if kind == "ChannelTerminatedEvent" else \
         "SubscriptionEvent"
     order = ("eventID", "sequenceNumber", "userId", "externalApplicationId", "subscriptionId",
              "channelId", "targetId", "reason")
-    values = {**header, "sequenceNumber": seq}
-    parts = [f"<xsi:{name}>{_escape(values[name])}</xsi:{name}>" for name in order
-             if values.get(name) is not None]
+    parts = [f"<xsi:{name}>{_escape(header[name])}</xsi:{name}>" for name in order
+             if header.get(name) is not None]
     if data is not None:
         parts.append(f'<xsi:eventData xsi1:type="xsi:{kind}">{data}</xsi:eventData>')
     return ('<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -283,13 +318,16 @@ def _event_document(kind: str, data: str | None, *, seq: int, header: dict) -> b
             f'xsi1:type="xsi:{envelope}">' + "".join(parts) + "</xsi:Event>").encode()
 
 
-def _agent_state(state: str, code: str | None, *, first: bool) -> str:
-    inner = (f"<xsi:state>{_escape(state)}</xsi:state><xsi:stateTimestamp><xsi:timestamp>"
-             f"{int(time.time() * 1000)}</xsi:timestamp></xsi:stateTimestamp>")
+def _agent_state(state: str, code: str | None, *, first: bool, queues: list[str]) -> str:
+    inner = (f"<xsi:state>{_escape(state)}</xsi:state><xsi:stateTimestamp><xsi:value>"
+             f"{int(time.time() * 1000)}</xsi:value></xsi:stateTimestamp>")
     if code:
         inner += f"<xsi:unavailableCode>{_escape(code)}</xsi:unavailableCode>"
     if first:
-        return ("<xsi:joinData><xsi:callCenterList/></xsi:joinData>"
+        joins = "".join(f"<xsi:joinInfo><xsi:acdUserId>{_escape(q)}</xsi:acdUserId>"
+                        "<xsi:joined/><xsi:skillLevel>1</xsi:skillLevel></xsi:joinInfo>"
+                        for q in queues)
+        return (f"<xsi:joinData><xsi:joinInfos>{joins}</xsi:joinInfos></xsi:joinData>"
                 f"<xsi:stateInfo>{inner}</xsi:stateInfo>")
     return f"<xsi:agentStateInfo>{inner}</xsi:agentStateInfo>"
 

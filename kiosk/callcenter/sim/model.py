@@ -22,6 +22,8 @@ from urllib.parse import unquote
 
 from kiosk.callcenter import codec
 from kiosk.callcenter.codec import NIL
+from kiosk.callcenter.sim.agents import AgentService
+from kiosk.callcenter.sim.agents import Refusal as _Refusal
 from kiosk.callcenter.sim.directory import Directory, User
 from kiosk.errors import ProtocolError
 
@@ -58,6 +60,15 @@ MESSAGES = {
     4012: ("Not authorized to access this user", "Accès non autorisé à cet utilisateur",
            "Kein Zugriff auf diesen Benutzer"),
     4013: ("Method not allowed", "Méthode non autorisée", "Methode nicht erlaubt"),
+    4014: ("An unavailable code is required", "Un code d'indisponibilité est requis",
+           "Ein Abwesenheitscode ist erforderlich"),
+    4015: ("The group belongs to a service provider, not an enterprise",
+           "Le groupe appartient à un fournisseur de services, pas à une entreprise",
+           "Die Gruppe gehört zu einem Dienstanbieter, nicht zu einem Unternehmen"),
+    4016: ("enterpriseId or serviceProviderId is required",
+           "enterpriseId ou serviceProviderId est requis",
+           "enterpriseId oder serviceProviderId ist erforderlich"),
+    4017: ("Group not found", "Groupe introuvable", "Gruppe nicht gefunden"),
 }
 _LANGUAGE_INDEX = {"en": 0, "fr": 1, "de": 2}
 
@@ -80,17 +91,11 @@ class UserStats:
     locked: bool = False
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, code: int | None = None):
-        self.status = status
-        self.code = code
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class CallCenterModel:
+class CallCenterModel(AgentService):
     """The state and rules of a simulated BroadWorks Call Center."""
 
     def __init__(self, directory: Directory, *, occupied: str = "reject", moved: str = "reject",
@@ -223,7 +228,7 @@ class CallCenterModel:
         if len(segments) == 5 and lowered[0] == "group" and lowered[2:] == [
                 "services", "callcenter", "unavailablecodes"]:
             self._only(method, "GET")
-            return self._unavailable_codes(caller, segments[1])
+            return self._unavailable_codes(caller, segments[1], query)
         if len(segments) < 3 or lowered[0] != "user":
             raise _Refusal(404)
         target = self.directory.find(segments[1])
@@ -276,11 +281,12 @@ class CallCenterModel:
 
     # --- Profile ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _profile(user: User, charset: str) -> bytes:
-        domain = user.id.rpartition("@")[2]
+    def _profile(self, user: User, charset: str) -> bytes:
+        group = self.directory.group(user.group)
         return codec.encode_profile(codec.Profile(
-            user_id=user.id, group_id=user.group, service_provider_id=domain,
+            user_id=user.id, group_id=user.group,
+            service_provider_id=group.service_provider or user.id.rpartition("@")[2],
+            is_enterprise=group.enterprise,
             number=user.number or None, extension=user.extension or None,
             first_name=user.first_name, last_name=user.last_name), encoding=charset)
 
@@ -408,78 +414,6 @@ class CallCenterModel:
         host.access_level = updates.get("access_level", host.access_level)
         if (fields.get("remove_guest_association") is True or not host.active) and host.guest_id:
             self._unseat(self.directory.users[host.guest_id])
-
-    # --- CallCenter -------------------------------------------------------------------------
-
-    def _call_center_service(self, user: User):
-        if user.call_center is None:
-            raise _Refusal(400, 4009)
-        return user.call_center
-
-    def _get_call_center(self, user: User, charset: str) -> bytes:
-        cc = self._call_center_service(user)
-        queues = []
-        for queue_id in cc.queues:
-            queue = self.directory.users.get(queue_id)
-            queues.append(codec.Queue(
-                service_user_id=queue_id,
-                phone_number=(queue.number or None) if queue else None,
-                extension=(queue.extension or None) if queue else None,
-                available=cc.joined.get(queue_id, True), skill_level=1))
-        doc = codec.CallCenter(agent_acd_state=cc.state,
-                               agent_unavailable_code=cc.unavailable_code, queues=tuple(queues))
-        return codec.encode_call_center(doc, encoding=charset)
-
-    def _put_call_center(self, user: User, body: bytes, query: dict[str, str]) -> None:
-        cc = self._call_center_service(user)
-        fields = self._parse(body, "CallCenter", codec.CALLCENTER_SPEC)
-        state = fields.get("agent_acd_state", cc.state)
-        if state is NIL or state not in codec.ACD_STATES:
-            raise _Refusal(400, 4007)
-        code = fields.get("agent_unavailable_code", cc.unavailable_code)
-        code = None if code is NIL or code == "" else code
-        if code is not None:
-            known = [c for c, _ in self.directory.unavailable_codes.get(user.group, [])]
-            if not 1 <= len(code) <= 10 or (known and code not in known):
-                raise _Refusal(400, 4010)
-        if (query.get("validatesignout", "").lower() == "true" and state == "Sign-Out"
-                and set(fields) == {"agent_acd_state"} and self._last_staffing(user)):
-            raise _Refusal(400, 4008)
-        cc.state = state
-        cc.unavailable_code = code if state == "Unavailable" else None
-
-    def supervisor_sets(self, user_id: str, state: str,
-                        unavailable_code: str | None = None) -> None:
-        """Change an agent's ACD state behind the kiosk's back, as a supervisor (or the
-        wrap-up timer, or an ACD key on the phone) would: not through the agent's Actions.
-        Raises ValueError for an unknown user, a user without the agent service or a state."""
-        with self.lock:
-            user = self.directory.users.get(user_id.lower()) or self.directory.users.get(user_id)
-            if user is None or user.call_center is None:
-                raise ValueError(f"{user_id} is not a Call Center agent here")
-            if state not in codec.ACD_STATES:
-                raise ValueError(f"unknown ACD state {state!r}")
-            user.call_center.state = state
-            user.call_center.unavailable_code = unavailable_code if state == "Unavailable" \
-                else None
-
-    def _last_staffing(self, agent: User) -> bool:
-        if agent.call_center.state == "Sign-Out":
-            return False
-        for queue in agent.call_center.queues:
-            others = [u for u in self.directory.users.values()
-                      if u is not agent and u.call_center and queue in u.call_center.queues
-                      and u.call_center.state != "Sign-Out"]
-            if not others:
-                return True
-        return False
-
-    def _unavailable_codes(self, caller: User, group: str) -> Reply:
-        if not caller.admin and caller.group != group:
-            raise _Refusal(403, 4012)
-        codes = [codec.UnavailableCode(code=c, description=d, active=True)
-                 for c, d in self.directory.unavailable_codes.get(group, [])]
-        return self._ok(caller, codec.encode_unavailable_codes(codes, encoding=caller.charset))
 
     # --- inspection -------------------------------------------------------------------------
 

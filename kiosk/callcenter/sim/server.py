@@ -16,6 +16,9 @@ and needs no credentials, under `/_sim`:
 | `POST /_sim/faults` | JSON: `latency_s`, `fail_next`, `fail_status`, `match`, … |
 | `POST /_sim/acd` | JSON: `user`, `state`, `unavailable_code`: a supervisor sets the state |
 | `POST /_sim/events/cut` | every event channel drops at once (a server restart) |
+| `POST /_sim/events/lose` | JSON: `count`: the next N events are lost (a failover) |
+| `POST /_sim/events/end` | JSON: `user`: that user's subscriptions end, the channel stays |
+| `POST /_sim/shapes` | JSON: `pad` (values broken over lines), `heartbeat` (`declared`/`bare`) |
 | `POST /_sim/modes` | JSON: `occupied` (`reject`/`replace`), `moved` (`reject`/`move`) |
 | `POST /_sim/reset` | zero the request counters and clear faults |
 """
@@ -42,7 +45,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from kiosk.callcenter import codec
 from kiosk.callcenter.sim.directory import Directory
-from kiosk.callcenter.sim.events import EventsModel
+from kiosk.callcenter.sim.events import EventsModel, pad_values
 from kiosk.callcenter.sim.model import BASE_PATH, UNAUTHORIZED_PAGE, CallCenterModel, Reply
 from kiosk.callcenter.urls import EVENTS_PATH, STREAM_PATH
 from kiosk.errors import ProtocolError
@@ -104,10 +107,14 @@ class Faults:
 
 class Hold:
     """Requests matching `pattern` ("METHOD /path" regex) kept in flight until `release()`;
-    `reached` is set when the first of them arrives."""
+    `reached` is set when the first of them arrives. `stage`: `arrival` (held before the
+    server acts on it) or `answer` (acted on, and the answer held back)."""
 
-    def __init__(self, pattern: str):
+    def __init__(self, pattern: str, stage: str = "arrival"):
+        if stage not in ("arrival", "answer"):
+            raise ValueError(f"unknown hold stage {stage!r}")
         self.pattern = pattern
+        self.stage = stage
         self.reached = threading.Event()
         self._released = threading.Event()
 
@@ -135,18 +142,28 @@ class Traffic:
         entry = {"request": request_line, "arrived": time.monotonic(), "answered": None}
         with self._lock:
             self.requests.append(entry)
-            holds = [hold for hold in self._holds if hold.matches(request_line)]
+        self._keep(request_line, "arrival")
+        return entry
+
+    def answering(self, request_line: str) -> None:
+        """The server has acted on the request and is about to answer it."""
+        self._keep(request_line, "answer")
+
+    def _keep(self, request_line: str, stage: str) -> None:
+        with self._lock:
+            holds = [hold for hold in self._holds
+                     if hold.stage == stage and hold.matches(request_line)]
         for hold in holds:
             hold.keep()
-        return entry
 
     def answered(self, entry: dict) -> None:
         with self._lock:
             entry["answered"] = time.monotonic()
 
-    def hold(self, pattern: str) -> Hold:
-        """Keep the requests matching `pattern` in flight until the hold is released."""
-        hold = Hold(pattern)
+    def hold(self, pattern: str, *, stage: str = "arrival") -> Hold:
+        """Keep the requests matching `pattern` in flight until the hold is released: on
+        arrival, or (`stage="answer"`) once the server has acted on them."""
+        hold = Hold(pattern, stage)
         with self._lock:
             self._holds.append(hold)
         return hold
@@ -235,11 +252,13 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
+        self._request_line = None
         if parts.path == "/_sim" or parts.path.startswith("/_sim/"):
             self._inspect(parts.path, body)
             return
         sim = self.server.sim
-        entry = sim.traffic.arrived(f"{self.command} {parts.path}")
+        self._request_line = f"{self.command} {parts.path}"
+        entry = sim.traffic.arrived(self._request_line)
         try:
             lowered = parts.path.lower()
             if lowered.startswith((EVENTS_PATH.lower() + "/", STREAM_PATH.lower() + "/")):
@@ -313,10 +332,6 @@ class _Handler(BaseHTTPRequestHandler):
             target = sim.model.directory.find(segments[1])
             if target is None:
                 return None
-            if len(words) == 3 and words[2] == "subscription" and method == "GET":
-                if caller.id != target.id and not caller.admin:
-                    return (403, 4012)
-                return Reply(200, events.list_subscriptions(target.id), xml)
             if len(words) == 2 and method == "POST":
                 fields = codec.parse_fields(body, "Subscription", codec.SUBSCRIPTION_SPEC)
                 status, result = events.subscribe(caller, target, fields)
@@ -395,6 +410,12 @@ class _Handler(BaseHTTPRequestHandler):
                      {"Content-Type": "application/xml; charset=UTF-8"})
 
     def _reply(self, reply: Reply):
+        request_line = getattr(self, "_request_line", None)
+        if request_line is not None:  # an Xsi request (not the inspection view)
+            sim = self.server.sim
+            sim.traffic.answering(request_line)
+            if sim.events.pad and b"<?xml" in reply.body[:64]:
+                reply.body = pad_values(reply.body)
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
@@ -422,6 +443,14 @@ class _Handler(BaseHTTPRequestHandler):
                 result = sim.inspect()
             elif path == "/_sim/events/cut" and self.command == "POST":
                 sim.events.cut_all()
+                result = sim.inspect()
+            elif path == "/_sim/events/lose" and self.command == "POST":
+                sim.events.lose(int(data["count"]))
+                result = sim.inspect()
+            elif path == "/_sim/events/end" and self.command == "POST":
+                result = {"ended": sim.end_subscriptions(data["user"])}
+            elif path == "/_sim/shapes" and self.command == "POST":
+                sim.set_shapes(**data)
                 result = sim.inspect()
             elif path == "/_sim/reset" and self.command == "POST":
                 sim.reset()
@@ -535,6 +564,20 @@ class SimulatedCallCenter:
         """A supervisor changes an agent's ACD state; subscribers hear of it at once."""
         self.model.supervisor_sets(user_id, state, unavailable_code)
         self.events.sync()
+
+    def end_subscriptions(self, user_id: str) -> int:
+        """The server ends `user_id`'s subscriptions (the channel stays up)."""
+        return self.events.end_subscriptions(user_id)
+
+    def set_shapes(self, *, pad: bool | None = None, heartbeat: str | None = None) -> None:
+        """How the server writes its documents: `pad` every value with line breaks and
+        indents (Cisco's examples), the stream's `heartbeat` `declared` or `bare`."""
+        if heartbeat is not None:
+            if heartbeat not in ("declared", "bare"):
+                raise ValueError("heartbeat: declared or bare")
+            self.events.heartbeat_form = heartbeat
+        if pad is not None:
+            self.events.pad = bool(pad)
 
     def close(self) -> None:
         if self._closed:
