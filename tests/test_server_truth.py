@@ -140,6 +140,26 @@ def test_a_resync_that_finds_nothing_records_nothing(make_unit, sim):
     assert "resync_corrected" not in kinds(unit)
 
 
+def test_a_read_older_than_an_event_never_turns_the_screen_back(make_unit, sim):
+    """The later one wins: a resync read answered before a supervisor's change, but arriving
+    after its event, is read again instead of showing the old state."""
+    unit = make_unit(session__resync_s=30)
+    signed_in_with_push(unit)
+    read = sim.traffic.hold(r"^GET .*/zoe@demo\.example/services/CallCenter$", stage="answer")
+    try:
+        unit.clock.advance(30)  # the resync reads; the server has answered "Available"
+        assert read.reached.wait(10)
+        sim.supervisor_sets(ZOE[0], "Wrap-Up")
+        assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up", timeout=10)
+        shown = []
+        stop = unit.engine.observe(lambda snap: shown.append(snap.agent and snap.agent.acd_state))
+    finally:
+        read.release()
+    unit.engine.settle()
+    stop()
+    assert set(shown) == {"Wrap-Up"} and "resync_corrected" not in kinds(unit)
+
+
 # --- requests of unknown fate ---------------------------------------------------------------
 
 
@@ -231,6 +251,7 @@ def test_a_sign_out_answers_at_once_while_the_server_stalls(make_unit, sim):
 # --- a seeded walk: screen, server and phone agree after every step -------------------------
 
 AGENTS = {"zoe": ZOE, "mai": MAI}
+WALK_RESYNC_S = 300
 
 
 def _agree(unit) -> str | None:
@@ -290,12 +311,22 @@ def _step(unit, sim, rng) -> str:
         sim.events.cut_all()
         wait_until(lambda: not unit.engine.snapshot.push, timeout=10)
         unit.engine.settle()
-        unit.clock.advance(5)  # the back-off passed: the channel is being opened again
-        state = rng.choice(["Available", "Unavailable", "Wrap-Up"])
-        sim.supervisor_sets(agent, state, "20" if state == "Unavailable" else None)
+        answer = sim.traffic.hold(SUBSCRIBE.format(user=re.escape(agent)), stage="answer")
+        try:
+            unit.clock.advance(5)  # the back-off passed: the channel is being opened again
+            answer.reached.wait(10)  # ... and a subscription is being answered
+            state = rng.choice(["Available", "Unavailable", "Wrap-Up"])
+            sim.supervisor_sets(agent, state, "20" if state == "Unavailable" else None)
+        finally:
+            answer.release()
         return f"restart, then supervisor sets {state}"
-    if action == "lose":
+    if action == "lose":  # a failover loses events: the screen is right after the resync
         sim.events.lose(rng.randint(1, 3))
+        if signed_in:
+            sim.supervisor_sets(agent, "Wrap-Up" if snap.agent.acd_state != "Wrap-Up"
+                                else "Available")
+        unit.advance(WALK_RESYNC_S)
+        sim.events.lose(0)  # what was not lost by now is not lost later
         return "events lost"
     return "tick"
 
@@ -305,11 +336,11 @@ def _step(unit, sim, rng) -> str:
 def test_a_seeded_walk_keeps_screen_server_and_phone_in_step(make_unit, sim, seed):
     print(f"seed {seed}")
     rng = random.Random(seed)
-    unit = make_unit(session__resync_s=15, session__idle_sign_out_min=0)
+    unit = make_unit(session__resync_s=WALK_RESYNC_S)
     done = []
     for _ in range(25):
         done.append(_step(unit, sim, rng))
-        unit.advance(15)  # a heartbeat (and, here, a resync) goes by
+        unit.advance(15)  # a heartbeat goes by (the resync is further off: push must do)
         unit.advance(15)  # the channel's back-off after a restart, and one more heartbeat
         problem = None
         if not wait_until(lambda: _agree(unit) is None, timeout=10):

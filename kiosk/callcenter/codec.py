@@ -228,6 +228,12 @@ UNAVAILABLE_CODES_SPEC: Spec = (
 # --- parsing --------------------------------------------------------------------------------
 
 
+def same_user(a: str | None, b: str | None) -> bool:
+    """User IDs compare trimmed and without regard to case (servers pad values, and write
+    domains in any case)."""
+    return (a or "").strip().casefold() == (b or "").strip().casefold()
+
+
 def parse_document(body: bytes, root: str) -> ET.Element:
     """The root element of `body`, which must be `<root>` in the Xsi namespace."""
     if not isinstance(body, bytes | bytearray):

@@ -36,6 +36,7 @@ import requests
 
 from kiosk.callcenter import codec
 from kiosk.callcenter.client import SecretBasicAuth, XsiClient, unreachable
+from kiosk.callcenter.codec import same_user
 from kiosk.callcenter.urls import XsiUrls
 from kiosk.errors import (
     CallCenterError,
@@ -141,10 +142,6 @@ def _tag_end(buffer: bytes, at: int, limit: int) -> int | None:
         elif char == b"<":
             return None
     return None
-
-
-def _same_user(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
 
 
 class EventChannel:
@@ -333,7 +330,7 @@ class EventChannel:
             log.info("event channel terminated by the server: %s", item.reason)
             return True
         self._acknowledge(item)
-        if (item.target_id is not None and not _same_user(item.target_id, self.user_id)) or (
+        if (item.target_id is not None and not same_user(item.target_id, self.user_id)) or (
                 not self._subscribing and item.subscription_id not in
                 self.subscriptions.values()):
             return False  # another target's or subscription's: acknowledged, ignored

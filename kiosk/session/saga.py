@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 from hardware.phone import GuestLine, PhoneError
 from kiosk.callcenter import XsiClient, codec
+from kiosk.callcenter.codec import same_user
 from kiosk.config import Config
 from kiosk.errors import CallCenterError, IdentityError, InvalidCredentials, Rejected
 from kiosk.identity import normalise_user_id
@@ -221,7 +222,8 @@ class SignInSaga:
                       password: Secret, language: str, stay: bool) -> Session:
         config = self.config
         host_id = config.desk.host_user_id
-        moved_from = guest.host_user_id if guest.host_user_id not in (None, host_id) else None
+        moved_from = guest.host_user_id if guest.host_user_id and not same_user(
+            guest.host_user_id, host_id) else None
         log_id = self.logged(self.session_log.begin_session, user_id, language=language,
                              stay_signed_in=stay, phone_serial=self.phone.serial,
                              moved_from=moved_from)

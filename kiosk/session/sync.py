@@ -11,7 +11,8 @@ unavailable codes -- is a copy, kept in step from two sources by one rule:
 
 **The later one wins.** An event older than one already applied -- its subscription's
 sequence number, or the ACD state's own timestamp -- is skipped. A read during which an event
-was applied may be older than that event, so it is read again (at most three times).
+was applied may be older than that event, so it is read again (up to three times); while
+events keep coming faster than that, they stand, and the next resync reads again.
 
 A read after subscribing or a resync that finds the copy wrong is a *correction*: recorded as
 `resync_corrected` (what differed) and counted (`corrections`, shown by `kiosk status`), so an
@@ -46,6 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kiosk.callcenter import codec
+from kiosk.callcenter.codec import same_user
 from kiosk.config import Config
 from kiosk.errors import CallCenterError
 from kiosk.session.clock import Clock
@@ -66,11 +68,6 @@ class SeatView:
     sequence: dict[str, int] = field(default_factory=dict)  # subscription -> last number
     acd_stamp: int | None = None  # the newest ACD state's own timestamp (ms)
     resync: Timer | None = None
-
-
-def same_user(a: str | None, b: str | None) -> bool:
-    """User IDs compare trimmed and without regard to case (BroadWorks IDs are tokens)."""
-    return (a or "").strip().casefold() == (b or "").strip().casefold()
 
 
 class ServerSync:
@@ -125,10 +122,12 @@ class ServerSync:
                 return
             if result.error is not None:  # the heartbeat judges the connection
                 log.info("could not read the server's state (%s): %s", why, result.error)
-            elif session.view.epoch != epoch and attempt < MAX_REREADS:
-                self.refresh(session, why, attempt + 1)  # an event overlapped: read again
-            else:
+            elif session.view.epoch == epoch:
                 self.observed(session, *result.value, why=why)
+            elif attempt < MAX_REREADS:
+                self.refresh(session, why, attempt + 1)  # an event overlapped: read again
+            else:  # events keep coming, each later than a read: they stand until the resync
+                log.info("the server's state changes faster than it can be read (%s)", why)
 
         self.worker.offload(read, answered)
 
