@@ -83,3 +83,34 @@ def test_the_readme_lists_every_event_kind_as_the_code_does():
     table = table[:table.index("\n\n")]
     rows = dict(re.findall(r"^\| `([a-z_]+)` \| (.+) \|$", table, re.MULTILINE))
     assert {k: rows.get(k) for k in EVENT_KINDS} == EVENT_KINDS
+
+
+# --- the repository stands alone -------------------------------------------------------------
+
+DOCUMENTS = [ROOT / "README.md", ROOT / "hardware" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _cited_paths(document) -> list[str]:
+    """Every file a document links to: markdown links, and `…/name.md` paths in code spans."""
+    text = document.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    spans = [span for span in re.findall(
+        r"`([\w./-]+\.(?:md|toml|example|sh|service|catalog))`", text)
+        if span.endswith(".md") or span.startswith(("docs/", "systemd/", "assets/", "hardware/"))]
+    return [link for link in links + spans if not re.match(r"[a-z]+://", link)]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_file_a_document_cites_is_in_the_repository(document):
+    missing = []
+    for cited in _cited_paths(document):
+        here, top = (document.parent / cited), (ROOT / cited)
+        if not (here.exists() or top.exists() or (ROOT / "systemd" / cited).exists()):
+            missing.append(cited)
+    assert not missing, f"{document.name} cites files the repository lacks: {missing}"
+
+
+def test_nothing_points_outside_the_repository():
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        assert "../shared" not in text and "beside the repository" not in text, document

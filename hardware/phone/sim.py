@@ -7,7 +7,7 @@ with SimulatedPhone() as phone:            # a pty; phone.port is "/dev/pts/N"
     phone.reboot()                         # +HDBOOT, back to the desk default, echo on
 ```
 
-It keeps the contract's rules (`protocols/deskphone-at.md`): echo on at power-up, one command
+It keeps the contract's rules (`docs/deskphone-hd-at.md`): echo on at power-up, one command
 per line, 256-byte lines, the string escaping rules (an unescaped control byte makes the whole
 line ERROR), the argument limits and error numbers, `+HDREG` after a line change, URCs as whole
 lines at any time between lines. It paces what it sends -- and the commands it receives -- at

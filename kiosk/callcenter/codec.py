@@ -1,6 +1,6 @@
 """The Xsi-Actions XML codec: pure functions from bytes to documents and back.
 
-Rules from the contract (`protocols/callcenter-xsi.md`):
+Rules from the contract (`docs/callcenter-xsi.md`):
 
 - bytes in, bytes out; the encoding comes from the XML declaration (ISO-8859-1 and UTF-8 both);
 - elements are matched by namespace URI, never by prefix;

@@ -14,7 +14,7 @@ except SagaFailed as failure:
 
 `run` is called on the engine's worker and holds it for the sign-in (three sequential round
 trips: where the agent sits now, the association with the profile read alongside, the ACD state
-alongside the phone). The design's table: `DESIGN.md`, *Sign-in saga*.
+alongside the phone). The design in brief: `docs/design.md`.
 """
 
 from __future__ import annotations

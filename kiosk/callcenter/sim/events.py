@@ -1,6 +1,6 @@
 """The simulated Xsi-Events service: channels, heartbeats, subscriptions with their first
 event, an event on every change whoever makes it, acknowledgements counted, and channels ended
-on demand or after missed heartbeats (`protocols/callcenter-xsi.md`, *Xsi-Events*).
+on demand or after missed heartbeats (`docs/callcenter-xsi.md`, *Xsi-Events*).
 
 The HTTP side is in `server.py` (the stream is a chunked answer kept open by the request's own
 thread); this is the state behind it, sharing the Actions model's lock. After every change to

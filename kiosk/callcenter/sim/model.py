@@ -1,7 +1,7 @@
 """The simulated Call Center's rules: who may do what, and what each Xsi request does.
 
 `CallCenterModel.handle()` takes one request (method, path, query, headers, body) and returns a
-`Reply`. It holds every rule of the contract (`protocols/callcenter-xsi.md`, *What the simulator
+`Reply`. It holds every rule of the contract (`docs/callcenter-xsi.md`, *What the simulator
 must reproduce*): Basic auth on every request with a failed-login lock, session cookies, `403`
 across users, case-insensitive service paths, PUT applying only the elements present, nil
 clearing, host and guest views kept in sync, and a switch for each behaviour the public sources
