@@ -127,6 +127,15 @@ if [ "$MODE" = install ]; then
     CHANGED=1
   fi
 
+  # 3b. `kiosk` on PATH, for facilities and admins (and sudo, whose secure_path has it)
+  BIN="$ROOT/usr/local/bin"
+  if [ "$(readlink "$BIN/kiosk" 2>/dev/null)" != /opt/hotdesk/venv/bin/kiosk ]; then
+    mkdir -p "$BIN"
+    ln -sfn /opt/hotdesk/venv/bin/kiosk "$BIN/kiosk"
+    say "linked $BIN/kiosk -> /opt/hotdesk/venv/bin/kiosk"
+    CHANGED=1
+  fi
+
   # 4. configuration: the example, unless the unit has its own
   if [ ! -e "$ETC/kiosk.toml" ]; then
     install_file "$SRC/systemd/kiosk.toml.example" "$ETC/kiosk.toml" 0640
@@ -171,6 +180,7 @@ for unit in hotdesk-kiosk.service hotdesk-retention.service hotdesk-retention.ti
 done
 remove "$UDEV/99-hotdesk-deskphone.rules"
 remove "$OPT"
+remove "$ROOT/usr/local/bin/kiosk"
 remove "$TMPFILES/hotdesk.conf"
 act systemctl daemon-reload
 if [ "$PURGE" = 1 ]; then

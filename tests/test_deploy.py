@@ -157,6 +157,17 @@ def test_install_into_a_staging_root_twice(tmp_path):
     assert snapshot_tree(tmp_path) == before
 
 
+def test_install_puts_kiosk_on_path_and_uninstall_takes_it_away(tmp_path):
+    """Every `kiosk …` line of the README runs as written on a unit: `kiosk` is on PATH (in
+    /usr/local/bin, which sudo's secure_path has too)."""
+    result = install("--root", str(tmp_path))
+    link = tmp_path / "usr/local/bin/kiosk"
+    assert link.is_symlink() and str(link.readlink()) == "/opt/hotdesk/venv/bin/kiosk"
+    assert "linked" in result.stdout
+    install("--root", str(tmp_path), "--uninstall")
+    assert not link.is_symlink()
+
+
 def test_install_keeps_a_units_own_configuration(tmp_path):
     install("--root", str(tmp_path))
     own = tmp_path / "etc/hotdesk/kiosk.toml"

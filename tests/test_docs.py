@@ -87,7 +87,8 @@ def test_the_readme_lists_every_event_kind_as_the_code_does():
 
 # --- the repository stands alone -------------------------------------------------------------
 
-DOCUMENTS = [ROOT / "README.md", ROOT / "hardware" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCUMENTS = [ROOT / "README.md", ROOT / "hardware" / "README.md",
+             *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _cited_paths(document) -> list[str]:
