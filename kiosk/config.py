@@ -414,22 +414,37 @@ def _cross_checks(values: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _path_or_none(value: str) -> Path | None:
-    return Path(value) if value else None
+def _path_or_none(value: str, base: Path | None = None) -> Path | None:
+    return _resolved(value, base) if value else None
+
+
+def _resolved(value: str, base: Path | None) -> Path:
+    """A path from the configuration: a relative one is relative to the configuration file's
+    folder (the same under systemd as from any shell), never to the current folder."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or base is None else (base / path)
+
+
+def _port(value: str, base: Path | None) -> str:
+    """A device path like a file path; a pyserial URL (`socket://…`) as it is."""
+    if not value or "://" in value:
+        return value
+    return str(_resolved(value, base))
 
 
 def _build(v: dict[str, Any], source: Path | None) -> Config:
     languages = tuple(v["signin.languages"])
+    base = Path(source).resolve().parent if source is not None else None
     return Config(
         desk=DeskConfig(
             id=v["desk.id"],
             name=v["desk.id"] if v["desk.name"] is DERIVED else v["desk.name"],
             host_user_id=normalise_user_id(v["desk.host_user_id"], append_domain=False),
-            host_password_file=_path_or_none(v["desk.host_password_file"]),
+            host_password_file=_path_or_none(v["desk.host_password_file"], base),
         ),
         callcenter=CallCenterConfig(
             url=XsiUrls.parse(v["callcenter.url"]).actions,
-            ca_bundle=_path_or_none(v["callcenter.ca_bundle"]),
+            ca_bundle=_path_or_none(v["callcenter.ca_bundle"], base),
             connect_timeout_s=v["callcenter.connect_timeout_s"],
             read_timeout_s=v["callcenter.read_timeout_s"],
             default_domain=v["callcenter.default_domain"].lower(),
@@ -455,7 +470,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             heartbeat_s=v["session.heartbeat_s"],
             resync_s=v["session.resync_s"],
         ),
-        phone=PhoneConfig(port=v["phone.port"], baudrate=v["phone.baudrate"]),
+        phone=PhoneConfig(port=_port(v["phone.port"], base), baudrate=v["phone.baudrate"]),
         gpio=GpioConfig(
             led_red=v["gpio.led_red"],
             led_green=v["gpio.led_green"],
@@ -466,7 +481,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             sign_out_button=v["gpio.sign_out_button"],
             hold_s=v["gpio.hold_s"],
         ),
-        log=LogConfig(database=Path(v["log.database"]),
+        log=LogConfig(database=_resolved(v["log.database"], base),
                       retention_days=v["log.retention_days"]),
         source=source,
     )

@@ -11,6 +11,7 @@ import pytest
 from kiosk import config as configuration
 from kiosk.errors import ConfigError
 from kiosk.secret import Secret
+from tests.conftest import MINIMAL_CONFIG
 
 BASE = {
     "desk": {"id": "desk12", "host_user_id": "desk12@corp.example.au"},
@@ -314,3 +315,26 @@ def test_fail__a_ca_bundle_that_is_not_pem(tmp_path):
     config = configuration.from_dict(with_value("callcenter.ca_bundle", str(bundle)))
     (problem,) = configuration.check_files(config)
     assert problem.key == "callcenter.ca_bundle" and "no PEM certificate" in problem.message
+
+
+def test_relative_paths_are_relative_to_the_configuration_not_the_current_folder(
+        tmp_path, monkeypatch):
+    """`config check` said OK from one folder, and the same file broke under systemd."""
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "kiosk.toml"
+    path.write_text(MINIMAL_CONFIG + 'ca_bundle = "certs/ca.pem"\n'
+                    '[log]\ndatabase = "state/sessions.db"\n'
+                    '[phone]\nport = "deskphone"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # anywhere but the configuration's folder
+    config = configuration.load(path)
+    assert config.callcenter.ca_bundle == folder.resolve() / "certs/ca.pem"
+    assert config.log.database == folder.resolve() / "state/sessions.db"
+    assert config.phone.port == str(folder.resolve() / "deskphone")
+
+
+def test_absolute_paths_and_serial_urls_are_kept_as_written(write_config):
+    config = configuration.load(write_config(MINIMAL_CONFIG + 'ca_bundle = "/etc/ssl/ca.pem"\n'
+                               '[phone]\nport = "socket://127.0.0.1:7000"\n'))
+    assert config.callcenter.ca_bundle == Path("/etc/ssl/ca.pem")
+    assert config.phone.port == "socket://127.0.0.1:7000"
