@@ -10,8 +10,9 @@ import sys
 from tests.conftest import DESK12, ROOT, ZOE
 
 
-def kiosk(*args, stdin=None):
-    env = {k: v for k, v in os.environ.items() if k != "HOTDESK_CONFIG"}
+def kiosk(*args, stdin=None, env=None):
+    env = {**{k: v for k, v in os.environ.items() if k not in ("HOTDESK_CONFIG", "SUDO_USER")},
+           **(env or {})}
     return subprocess.run([sys.executable, "-m", "kiosk", *args], input=stdin,
                           capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
 
@@ -130,3 +131,36 @@ def test_desk_and_release_name_the_agent_from_the_local_log(unit_config, sim, xs
     events = json.loads(kiosk("events", "--config", str(config), "--kind", "admin",
                               "--format", "json").stdout)
     assert events[0]["detail"]["agent"] == ZOE[0]
+
+
+def test_release_under_sudo_records_who_ran_sudo_not_root(unit_config, sim, xsi):
+    config = str(unit_config())
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    result = kiosk("callcenter", "release", "--config", config, "--reason", "stuck",
+                   env={"SUDO_USER": "fiona"})
+    assert result.returncode == 0, result.stderr
+    assert "by fiona" in result.stderr  # the journal line
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    kiosk("callcenter", "release", "--config", config, "--reason", "again",
+          "--operator", "helpdesk ticket 4711", env={"SUDO_USER": "fiona"})
+    events = json.loads(kiosk("events", "--config", config, "--kind", "admin",
+                              "--format", "json").stdout)
+    assert [e["detail"]["operator"] for e in events] == ["helpdesk ticket 4711", "fiona"]
+
+
+def test_whoami_warns_and_stops_asking_the_server_after_three_wrong_passwords(unit_config, sim):
+    """Four wrong tries locked an account: whoami now says each try counts toward the
+    server's lockout, and after `signin.max_failures` (3) it waits before asking again."""
+    config = str(unit_config())
+    for attempt in range(1, 4):
+        result = kiosk("callcenter", "whoami", "--config", config, "--user", "zoe",
+                       "--password-stdin", stdin="wrong\n")
+        assert result.returncode == 3
+        assert "counts toward the Call Center's lockout" in result.stderr
+        assert f"{attempt} wrong password(s)" in result.stderr
+    assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 3
+    fourth = kiosk("callcenter", "whoami", "--config", config, "--user", "zoe",
+                   "--password-stdin", stdin=ZOE[1] + "\n")
+    assert fourth.returncode == 3 and "wait" in fourth.stderr
+    assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 3  # nothing was sent
+    assert sim.inspect()["users"][ZOE[0]]["requests"] == 3

@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -14,6 +15,7 @@ from datetime import datetime
 
 from kiosk import config as configuration
 from kiosk.cli.common import (
+    EXIT_CREDENTIALS,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     CommandError,
@@ -55,6 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     release = commands.add_parser("release", help="force-release this desk (audited)")
     add_config_option(release)
     release.add_argument("--reason", required=True, help="why, for the record")
+    release.add_argument("--operator", metavar="NAME", default=None,
+                         help="who is doing it, for the record (default: the user who ran "
+                         "sudo, else the current user)")
     release.set_defaults(func=run_release)
 
 
@@ -101,18 +106,36 @@ def _user_id(args: argparse.Namespace, config: configuration.Config) -> str:
 def run_whoami(args: argparse.Namespace) -> int:
     config = load_config(args)
     user_id = _user_id(args, config)
+    throttle = WhoamiThrottle(config)
+    wait = throttle.wait_s(user_id)
+    if wait > 0:
+        raise CommandError(
+            f"{throttle.failures(user_id)} wrong passwords for {user_id} here: wait "
+            f"{wait:.0f} s before trying again (each wrong try also counts toward the Call "
+            "Center's own lockout of the account)", EXIT_CREDENTIALS)
+    print(f"note: a wrong password counts toward the Call Center's lockout of {user_id} "
+          "(often after 5 tries, then an administrator must reset the account)",
+          file=sys.stderr)
     password = _read_password(args.password_stdin)
     from kiosk.callcenter.client import XsiClient  # here: requests costs 0.1 s to import
+    from kiosk.errors import InvalidCredentials
 
     try:
         with XsiClient.from_config(config.callcenter, user_id, password) as client:
             profile = client.profile()
             guest = _optional(client.hoteling_guest)
             call_center = _optional(client.call_center)
+    except InvalidCredentials as exc:
+        count = throttle.failed(user_id)
+        failure = callcenter_failure(exc)
+        raise CommandError(f"{failure}; {count} wrong password(s) for {user_id} in a row here, "
+                           f"whoami waits after {config.signin.max_failures}",
+                           failure.exit_code) from None
     except CallCenterError as exc:
         raise callcenter_failure(exc) from None
     finally:
         password.wipe()
+    throttle.succeeded(user_id)
     result = {
         "user_id": profile.user_id or user_id,
         "first_name": profile.first_name, "last_name": profile.last_name,
@@ -128,6 +151,70 @@ def run_whoami(args: argparse.Namespace) -> int:
     print(f"  desk: {result['host_user_id'] or 'not at a desk'}")
     print(f"  ACD state: {result['acd_state'] or 'no Call Center service'}")
     return 0
+
+
+class WhoamiThrottle:
+    """Wrong passwords given to `whoami` on this unit, per user ID, kept in a small file beside
+    the session log (or in the user's cache folder off a unit): after `signin.max_failures` in a
+    row, `whoami` waits `signin.cooldown_s` (doubling) before it asks the server again, as the
+    kiosk's own sign-in does."""
+
+    def __init__(self, config: configuration.Config, *, clock=None):
+        import time
+
+        self.config = config
+        self.clock = clock or time.time
+        self.path = self._where(config)
+
+    @staticmethod
+    def _where(config: configuration.Config):
+        from pathlib import Path
+
+        beside_log = config.log.database.parent
+        if beside_log.is_dir() and os.access(beside_log, os.W_OK):
+            return beside_log / "whoami-failures.json"
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        return cache / "hotdesk-kiosk" / "whoami-failures.json"
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _write(self, data: dict) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(data), encoding="utf-8")
+            temporary.replace(self.path)
+        except OSError as exc:
+            log.warning("could not keep count of wrong passwords in %s: %s", self.path, exc)
+
+    def failures(self, user_id: str) -> int:
+        return int(self._read().get(user_id.lower(), {}).get("count", 0))
+
+    def wait_s(self, user_id: str) -> float:
+        entry = self._read().get(user_id.lower())
+        limit = self.config.signin.max_failures
+        if not entry or entry.get("count", 0) < limit:
+            return 0.0
+        over = entry["count"] - limit
+        cooldown = self.config.signin.cooldown_s * (2 ** min(over, 10))
+        return max(0.0, entry["last"] + cooldown - self.clock())
+
+    def failed(self, user_id: str) -> int:
+        data = self._read()
+        entry = data.get(user_id.lower(), {"count": 0})
+        entry = {"count": entry.get("count", 0) + 1, "last": self.clock()}
+        data[user_id.lower()] = entry
+        self._write(data)
+        return entry["count"]
+
+    def succeeded(self, user_id: str) -> None:
+        data = self._read()
+        if data.pop(user_id.lower(), None) is not None:
+            self._write(data)
 
 
 def _event_line(event, as_json: bool) -> str:
@@ -262,9 +349,10 @@ def run_release(args: argparse.Namespace) -> int:
     except CallCenterError as exc:
         raise callcenter_failure(exc) from None
     who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
-    log.warning("desk %s force-released by support (guest: %s%s): %s", config.desk.id,
+    operator = operator_name(args.operator)
+    log.warning("desk %s force-released by %s (guest: %s%s): %s", config.desk.id, operator,
                 who or "none", f", {agent}" if agent else "", args.reason)
-    _record_release(config, who, agent, args.reason)
+    _record_release(config, who, agent, args.reason, operator)
     if not before.has_guest:
         print(f"released desk {config.desk.id} (it was free)")
         return 0
@@ -274,8 +362,16 @@ def run_release(args: argparse.Namespace) -> int:
     return 0
 
 
+def operator_name(given: str | None, environ=os.environ) -> str:
+    """Who acts: `--operator`, else the user who ran `sudo` (not `root`), else the current
+    user."""
+    if given and given.strip():
+        return given.strip()
+    return environ.get("SUDO_USER") or getpass.getuser()
+
+
 def _record_release(config: configuration.Config, guest: str, agent: str | None,
-                    reason: str) -> None:
+                    reason: str, operator: str) -> None:
     """Audit the release in the session log; the release stands even if that fails."""
     from kiosk.errors import SessionLogError
     from kiosk.sessionlog import SessionLog
@@ -283,6 +379,6 @@ def _record_release(config: configuration.Config, guest: str, agent: str | None,
     try:
         with SessionLog(config.log.database, desk=config.desk.id) as session_log:
             session_log.record("admin", action="force_release", reason=reason,
-                               guest=guest or None, agent=agent, operator=getpass.getuser())
+                               guest=guest or None, agent=agent, operator=operator)
     except SessionLogError as exc:
         print(f"kiosk: released, but not recorded in the session log: {exc}", file=sys.stderr)
