@@ -182,6 +182,12 @@ class Doctor:
     def check_phone(self) -> Check:
         from hardware.phone import DeskPhone, PhoneDisconnected, PhoneError
 
+        if not self.config.phone.port:
+            return Check("phone", True, "no HD-AT/1 phone configured (phone.port is empty): "
+                         "calls ring on the desk host's own phone, which shows the desk's name")
+        without = ("; without it the desk still works (calls ring on the desk host's phone, "
+                   "which shows the desk's name): set phone.port = \"\" if this desk has no "
+                   "HD-AT/1 phone")
         running = self._beside_kiosk()
         if running is not None:  # never open the port under a running kiosk
             phone = running.get("phone") or {}
@@ -200,7 +206,7 @@ class Doctor:
         except PhoneDisconnected as exc:
             return Check("phone", False, str(exc),
                          "check the USB-serial adapter and the udev rule for /dev/deskphone "
-                         "(hardware/README.md)")
+                         "(hardware/README.md)" + without)
         except PhoneError as exc:
             return Check("phone", False, f"{port}: {exc}",
                          "check the phone is powered and its serial lead; the baud rate must be "

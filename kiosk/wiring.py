@@ -79,6 +79,8 @@ def _panel(config: configuration.Config, pin_factory=None):
 def _phone_factory(config: configuration.Config):
     from hardware.phone import DeskPhone
 
+    if not config.phone.port:
+        return None  # no HD-AT/1 phone: any BroadWorks phone registered to the desk host
     return lambda: DeskPhone(config.phone.port, baudrate=config.phone.baudrate)
 
 

@@ -256,7 +256,8 @@ class Unit:
 
         self.engine = DeskEngine(
             self.config, host_client=self.host, session_log=self.session_log,
-            phone_factory=open_phone, panel=self.panel, clock=self.clock,
+            phone_factory=open_phone if self.config.phone.port else None, panel=self.panel,
+            clock=self.clock,
             agent_client_factory=lambda user_id, password: XsiClient(
                 sim.url, user_id, password, timeout=(1, 1.5), retry_deadline_s=3))
         self.snapshots = []

@@ -298,21 +298,25 @@ def test_phone_reboot_mid_session_reapplies_line_and_language(make_unit):
     assert unit.phone_line()["user_id"] == ZOE[0]
 
 
-def test_phone_unplugged_mid_session_is_out_of_order_then_back(make_unit):
+def test_phone_unplugged_mid_session_keeps_the_desk_working_then_gets_the_line_back(make_unit):
+    """Calls follow the association, not the phone's display: a phone that is unplugged puts
+    nothing out of order; when it is back, the agent's line is applied again."""
     unit = make_unit()
     unit.engine.sign_in("zoe", ZOE[1]).result(10)
     unit.sim_phone.unplug()
-    assert wait_until(lambda: unit.engine.snapshot.state is State.OUT_OF_ORDER)
-    assert unit.engine.snapshot.out_of_order == "phone_missing"
-    assert wait_until(lambda: unit.panel.pattern == "fault")
+    assert wait_until(lambda: unit.engine.snapshot.phone == "missing")
+    assert unit.engine.snapshot.state is State.ACTIVE and unit.panel.pattern != "fault"
     unit.sim_phone.replug()  # the phone comes back on the same link, rebooted
-    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=5)
+    assert wait_until(lambda: unit.engine.snapshot.phone == "ok", timeout=5)
     assert wait_until(lambda: unit.phone_line() is not None)
     assert unit.phone_line()["user_id"] == ZOE[0]
     assert unit.desk_guest() == ZOE[0]  # the session rode it out
 
 
-def test_phone_missing_at_start_is_out_of_order_until_it_appears(sim, tmp_path):
+def test_a_desk_whose_phone_is_not_plugged_in_signs_agents_in_and_out(sim, tmp_path):
+    """No HD-AT/1 phone on the port: the agent is associated (the calls ring on the desk host's
+    phone, which shows the desk's name), the phone step is not applicable, nothing goes out of
+    order; when the phone appears, the signed-in agent's line goes onto it."""
     from hardware.phone.sim import SimulatedPhone
     from tests.conftest import Unit
 
@@ -320,15 +324,38 @@ def test_phone_missing_at_start_is_out_of_order_until_it_appears(sim, tmp_path):
     phone = SimulatedPhone(link=link)  # not started: no port yet
     unit = Unit(sim, phone, tmp_path).start()
     try:
-        assert unit.engine.snapshot.state is State.OUT_OF_ORDER
-        assert unit.engine.snapshot.out_of_order == "phone_missing"
-        assert unit.engine.sign_in("zoe", ZOE[1]).result(10).error == "out_of_order"
+        assert unit.engine.snapshot.state is State.IDLE
+        assert unit.engine.snapshot.phone == "missing"
+        assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+        assert unit.desk_guest() == ZOE[0] and unit.acd(ZOE[0]) == "Available"
+        assert {s.name: s.status for s in unit.engine.snapshot.steps}["phone"] == "skipped"
         phone.start()
         unit.advance(3)
-        assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
+        assert wait_until(lambda: phone.snapshot()["line"] is not None, timeout=5)
+        assert phone.snapshot()["line"]["user_id"] == ZOE[0]
+        assert unit.sign_out().ok
+        assert unit.desk_guest() is None and phone.snapshot()["line"] is None
     finally:
         unit.close()
         phone.close()
+
+
+def test_a_desk_without_an_hd_at_phone_configured(sim, sim_phone, tmp_path):
+    """`phone.port` empty: any BroadWorks phone registered to the desk host."""
+    from tests.conftest import Unit
+
+    unit = Unit(sim, sim_phone, tmp_path, phone__port="").start()
+    try:
+        assert unit.engine.snapshot.phone == "none" and unit.engine.phone is None
+        assert unit.engine.sign_in("mai", MAI[1]).result(10).ok
+        assert unit.engine.snapshot.state is State.ACTIVE and unit.desk_guest() == MAI[0]
+        assert sim_phone.snapshot()["line"] is None  # never touched
+        (row,) = unit.query("SELECT phone_serial FROM sessions")
+        assert row["phone_serial"] is None
+        assert unit.sign_out().ok
+        assert unit.desk_guest() is None and unit.owed() == []
+    finally:
+        unit.close()
 
 
 def test_silent_phone_gets_a_power_cycle_then_out_of_order(make_unit):

@@ -62,13 +62,28 @@ def test_production_unit_without_gpio_says_so_and_still_works(tmp_path, sim, sim
         unit.close()
 
 
-def test_production_unit_with_a_missing_phone_is_out_of_order(tmp_path, sim):
+def test_production_unit_with_a_missing_phone_still_signs_agents_in(tmp_path, sim):
+    """No phone on the port: no provisioning, nothing out of order (calls follow the
+    association), and the unit says so; it never falls back to a simulated phone."""
     unit = build_unit(_production_config(tmp_path, sim, str(tmp_path / "no-phone")),
                       lock_path=tmp_path / "kiosk.lock")
     try:
         unit.engine.start().settle()
-        assert unit.engine.snapshot.state is State.OUT_OF_ORDER
-        assert unit.engine.snapshot.out_of_order == "phone_missing"
+        assert unit.engine.snapshot.state is State.IDLE
+        assert unit.engine.snapshot.phone == "missing" and unit.engine.phone is None
+        assert unit.engine.sign_in("zoe", "zoe-demo-1").result(10).ok
+        assert unit.callcenter_sim is None and unit.phone_sim is None  # no simulator
+    finally:
+        unit.close()
+
+
+def test_production_unit_without_an_hd_at_phone_configured(tmp_path, sim):
+    unit = build_unit(_production_config(tmp_path, sim, ""), lock_path=tmp_path / "kiosk.lock")
+    try:
+        unit.engine.start().settle()
+        assert unit.engine.snapshot.phone == "none"
+        assert unit.engine.sign_in("zoe", "zoe-demo-1").result(10).ok
+        assert unit.engine.snapshot.state is State.ACTIVE
     finally:
         unit.close()
 

@@ -55,7 +55,12 @@ def lines(answer: dict) -> list[str]:
     elif "agent" in answer:
         out.append("  agent: none (the desk is free)")
     phone = answer.get("phone")
-    if phone:
+    if phone and phone.get("status") in ("none", "missing"):
+        what = ("no HD-AT/1 phone configured" if phone["status"] == "none"
+                else "missing (not plugged in)")
+        out.append(f"  phone: {what}; calls ring on the desk host's phone, which shows the "
+                   "desk's own name, not the agent's")
+    elif phone:
         out.append(f"  phone: {phone.get('status')}; {phone.get('model') or 'model unknown'}, "
                    f"serial {phone.get('serial') or '?'}"
                    + ("; handset off hook" if phone.get("off_hook") else ""))

@@ -70,7 +70,8 @@ class DeskEngine(ServerReactions):
 
     - `host_client`: an `XsiClient` logged in as the desk's host (frees the desk after a crash);
     - `agent_client_factory(user_id, password)`: a client for an agent (default: from config);
-    - `phone_factory()`: opens the desk phone (`DeskPhone`); retried while it fails;
+    - `phone_factory()`: opens the desk phone (`DeskPhone`); retried while it fails; None for a
+      desk without an HD-AT/1 phone (any BroadWorks phone: nothing is provisioned);
     - `panel`: the GPIO `DeskPanel`, or None;
     - `session_log`: the `SessionLog`;
     - `events_factory(user_id, password, packages)`: an Xsi-Events `EventChannel` (default:
@@ -81,7 +82,7 @@ class DeskEngine(ServerReactions):
     """
 
     def __init__(self, config: Config, *, host_client: XsiClient, session_log: SessionLog,
-                 phone_factory: Callable[[], DeskPhone], panel=None,
+                 phone_factory: Callable[[], DeskPhone] | None, panel=None,
                  agent_client_factory: Callable[[str, Secret], XsiClient] | None = None,
                  events_factory: Callable | None = None, clock: Clock | None = None):
         self.config = config

@@ -22,13 +22,22 @@ class State(StrEnum):
 class PhoneStatus(StrEnum):
     UNKNOWN = "unknown"
     OK = "ok"
-    MISSING = "missing"  # unplugged, or never there
+    NONE = "none"  # no HD-AT/1 phone configured (`phone.port` empty): any BroadWorks phone
+    MISSING = "missing"  # unplugged, or never there: calls still ring, no name on the phone
     SILENT = "silent"  # there, but not answering
     REBOOTING = "rebooting"  # power-cycled through the relay, waiting for +HDBOOT
 
     @property
     def out_of_order(self) -> bool:
-        return self in (PhoneStatus.MISSING, PhoneStatus.SILENT, PhoneStatus.REBOOTING)
+        """A phone that is there and stopped answering: the desk cannot take calls. A desk
+        without an HD-AT/1 phone (none, or not plugged in) still works: BroadWorks routes the
+        agent's calls to the desk host's own phone, which shows the desk's name."""
+        return self in (PhoneStatus.SILENT, PhoneStatus.REBOOTING)
+
+    @property
+    def provisions(self) -> bool:
+        """The kiosk puts the agent's name and language on the phone."""
+        return self is PhoneStatus.OK
 
 
 class Connection(StrEnum):

@@ -43,8 +43,10 @@ def phone_language(language: str) -> str:
 
 
 class PhoneLink:
-    def __init__(self, factory: Callable[[], DeskPhone], worker: Worker, *, panel=None,
-                 clock: Clock):
+    def __init__(self, factory: Callable[[], DeskPhone] | None, worker: Worker, *,
+                 panel=None, clock: Clock):
+        """`factory`: opens the HD-AT/1 phone; None when the desk has none (any BroadWorks
+        phone: the agent's calls still ring there, the phone shows the desk's own name)."""
         self.factory = factory
         self.worker = worker
         self.panel = panel
@@ -66,6 +68,10 @@ class PhoneLink:
     def open(self, quiet: bool = False) -> None:
         """Open the phone; while it cannot be opened, try again on a timer."""
         self._retry = None
+        if self.factory is None:
+            self._set_status(PhoneStatus.NONE)
+            return
+        was_missing = self.status is PhoneStatus.MISSING
         try:
             phone = self.factory()
         except PhoneDisconnected as exc:
@@ -93,6 +99,13 @@ class PhoneLink:
         with contextlib.suppress(PhoneError):
             self.off_hook = phone.state().off_hook
         self._set_status(PhoneStatus.OK)
+        if was_missing:
+            self.when_needs_line()  # plugged in at last: the signed-in agent's line
+
+    @property
+    def provisions(self) -> bool:
+        """The agent's line and language go onto the phone (an HD-AT/1 phone that answers)."""
+        return self.phone is not None and self.status.provisions
 
     def _retry_later(self) -> None:
         silent = self.status in (PhoneStatus.SILENT, PhoneStatus.REBOOTING)

@@ -310,14 +310,18 @@ class SignInSaga:
         set_state = lambda: client.set_acd_state(initial)  # noqa: E731
         acd = self.worker.in_background(set_state) if self.overlap_steps else None
         phone_error: BaseException | None = None
-        try:
-            with self._step("phone", log_id):
-                try:
-                    self.phone.apply(line, language)
-                finally:
-                    done.append("phone")
-        except PhoneError as exc:
-            phone_error = exc
+        if not self.phone.provisions:  # any BroadWorks phone: the association routes the
+            self._set("phone", "skipped")  # calls; the phone shows the desk's own name
+            self._journal(log_id, "phone", "skipped", status=str(self.phone.status))
+        else:
+            try:
+                with self._step("phone", log_id):
+                    try:
+                        self.phone.apply(line, language)
+                    finally:
+                        done.append("phone")
+            except PhoneError as exc:
+                phone_error = exc
         if acd is None:
             acd = self.worker.in_background(set_state)
         queues_error: BaseException | None = None

@@ -73,8 +73,12 @@ class SignedInScreen(Screen):
                                     hours=hours, minutes=f"{minutes:02d}")
         else:
             self.auto_text = ""
-        self.banner = (app.tr("Connection lost. Reconnecting… Your phone keeps working.")
-                       if snapshot.state is State.RECONNECTING else "")
+        if snapshot.state is State.RECONNECTING:
+            self.banner = app.tr("Connection lost. Reconnecting… Your phone keeps working.")
+        elif snapshot.phone in ("none", "missing"):  # any BroadWorks phone: no name on it
+            self.banner = app.tr("Your calls ring on this desk's phone. It shows the desk's name.")
+        else:
+            self.banner = ""
         self._codes_known = snapshot.unavailable_codes
 
     def choose_code(self) -> None:

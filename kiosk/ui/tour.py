@@ -238,13 +238,15 @@ class Tour(Driver):
         return name
 
     def out_of_order(self):
-        log.info("tour: unplugging the simulated phone to show the out-of-order screen "
-                 "(the driver's error that follows is expected)")
-        self.unit.phone_sim.unplug()
-        self._wait("out of order", self._screen("outoforder"))
+        log.info("tour: silencing the simulated phone to show the out-of-order screen "
+                 "(the driver's errors that follow are expected)")
+        phone, clock = self.unit.phone_sim, self.unit.engine.clock
+        phone.set_silent(True)
+        clock.advance(self.unit.config.session.heartbeat_s)  # the heartbeat's ping: silence
+        self._wait("out of order", self._screen("outoforder"), timeout=15)
         name = self._shot("outoforder")
-        self.unit.phone_sim.replug()
-        self.unit.engine.clock.advance(3)
+        phone.set_silent(False)
+        phone.reboot()  # power back: +HDBOOT
         self._wait("the welcome screen again", self._screen("welcome"), timeout=15)
         return name
 

@@ -18,7 +18,8 @@ from kiosk.ui.i18n import LANGUAGE_NAMES
 
 Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
-PHONE_TEXT = {"ok": "Phone ready", "missing": "Phone not connected",
+PHONE_TEXT = {"ok": "Phone ready", "none": "Calls ring on the desk phone",
+              "missing": "Phone not connected: calls still ring",
               "silent": "Phone not answering", "rebooting": "Phone restarting",
               "unknown": "Phone: checking"}
 NETWORK_TEXT = {"ok": "Call Center reachable", "lost": "Call Center unreachable",
