@@ -523,6 +523,22 @@ def host_password(config: Config, *, environ: Mapping[str, str] = os.environ) ->
                               beside=config.source.parent if config.source else None)
 
 
+def host_password_path(desk: DeskConfig, *, environ: Mapping[str, str] = os.environ,
+                       beside: Path | None = None) -> tuple[Path, bool]:
+    """Which file the desk host's password is read from (see `read_host_password`), and
+    whether its mode is checked. Raises ConfigError when there is none."""
+    if desk.host_password_file is not None:
+        return desk.host_password_file, True
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        return Path(environ["CREDENTIALS_DIRECTORY"]) / HOST_PASSWORD_CREDENTIAL, False
+    if beside is not None and (Path(beside) / HOST_PASSWORD_CREDENTIAL).exists():
+        return Path(beside) / HOST_PASSWORD_CREDENTIAL, True
+    where = f", nor {Path(beside) / HOST_PASSWORD_CREDENTIAL}" if beside else ""
+    raise ConfigError(Problem("desk.host_password_file", "is empty and there is no systemd "
+                              f"credential '{HOST_PASSWORD_CREDENTIAL}' ($CREDENTIALS_DIRECTORY "
+                              f"is not set){where}"))
+
+
 def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.environ,
                        beside: Path | None = None) -> Secret:
     """The desk host's password: from `desk.host_password_file`; else the systemd credential
@@ -533,18 +549,7 @@ def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.envi
     Refuses a file that group or others may read: it is the key that frees the desk.
     """
     key = "desk.host_password_file"
-    checked = desk.host_password_file is not None
-    if desk.host_password_file is not None:
-        path = desk.host_password_file
-    elif environ.get("CREDENTIALS_DIRECTORY"):
-        path = Path(environ["CREDENTIALS_DIRECTORY"]) / HOST_PASSWORD_CREDENTIAL
-    elif beside is not None and (Path(beside) / HOST_PASSWORD_CREDENTIAL).exists():
-        path, checked = Path(beside) / HOST_PASSWORD_CREDENTIAL, True
-    else:
-        where = f", nor {Path(beside) / HOST_PASSWORD_CREDENTIAL}" if beside else ""
-        raise ConfigError(Problem(key, "is empty and there is no systemd credential "
-                                  f"'{HOST_PASSWORD_CREDENTIAL}' ($CREDENTIALS_DIRECTORY "
-                                  f"is not set){where}"))
+    path, checked = host_password_path(desk, environ=environ, beside=beside)
     try:
         mode = path.stat().st_mode
         if checked and mode & (stat.S_IRGRP | stat.S_IROTH):

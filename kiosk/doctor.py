@@ -12,7 +12,6 @@ import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -24,6 +23,7 @@ from kiosk import config as configuration
 
 MIN_FREE_MB = 200
 CERT_WARN_DAYS = 30
+SERVICE_USER = "hotdesk"  # the kiosk's own user (systemd/hotdesk.sysusers)
 
 
 @dataclass
@@ -67,8 +67,13 @@ def _defaults() -> configuration.Config:
 class Doctor:
     def __init__(self, config_path: Path, *, dri_dir: Path = Path("/dev/dri"), pin_factory=None,
                  clock_synced: Callable[[], bool | None] = clock_synchronised,
-                 environ=os.environ):
+                 environ=os.environ, service_user: str = SERVICE_USER):
+        """`service_user`: whose rights the state folder is checked with (when the doctor runs
+        as root, e.g. under sudo)."""
         self.config_path = Path(config_path)
+        self.service_user = service_user
+        self._host_refused = False  # one login attempt of the desk account per run
+        self._running: dict | bool | None = False  # the running kiosk's status, asked once
         self.dri_dir = Path(dri_dir)
         self.pin_factory = pin_factory
         self.clock_synced = clock_synced
@@ -121,20 +126,41 @@ class Doctor:
         return Check("configuration", True, f"{self.config_path}: {config.summary()}")
 
     def check_state_dir(self) -> Check:
+        """As the kiosk's own user, and without creating anything."""
         folder = self.config.log.database.parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
-                pass
-        except OSError as exc:
-            return Check("state directory", False, f"{folder} is not writable ({exc.strerror})",
+        if not folder.is_dir():
+            return Check("state directory", False, f"{folder} does not exist",
+                         "sudo systemd-tmpfiles --create /usr/lib/tmpfiles.d/hotdesk.conf "
+                         "(the install script does this)")
+        who, writable = self._writable_by_service_user(folder)
+        if not writable:
+            return Check("state directory", False, f"{folder} is not writable by {who}",
                          f"chown hotdesk:hotdesk {folder} && chmod 0750 {folder} "
                          "(the install script does this)")
         free_mb = shutil.disk_usage(folder).free / 2**20
         if free_mb < MIN_FREE_MB:
             return Check("state directory", False, f"{folder}: only {free_mb:.0f} MB free",
                          "free space on the SD card (kiosk purge; journalctl --vacuum-size)")
-        return Check("state directory", True, f"{folder} writable, {free_mb:,.0f} MB free")
+        return Check("state directory", True,
+                     f"{folder} writable by {who}, {free_mb:,.0f} MB free")
+
+    def _writable_by_service_user(self, folder: Path) -> tuple[str, bool]:
+        """(whose rights were checked, whether they may write there). Run as root, the check
+        runs `test -w` as the kiosk's own user; otherwise as the user running the doctor."""
+        import pwd
+
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam(self.service_user)
+            except KeyError:
+                pass  # no such user on this machine: the install script has not run
+            else:
+                groups = os.getgrouplist(user.pw_name, user.pw_gid)
+                result = subprocess.run(["test", "-w", str(folder), "-a", "-x", str(folder)],
+                                        user=user.pw_uid, group=user.pw_gid,
+                                        extra_groups=groups, check=False)
+                return user.pw_name, result.returncode == 0
+        return pwd.getpwuid(os.geteuid()).pw_name, os.access(folder, os.W_OK | os.X_OK)
 
     def check_session_log(self) -> Check:
         import sqlite3
@@ -175,9 +201,10 @@ class Doctor:
         from kiosk.session.lock import kiosk_running
         from kiosk.status import ask
 
-        if not kiosk_running():
-            return None
-        return ask() or {"state": "running, but its status did not answer"}
+        if self._running is False:
+            self._running = (ask() or {"state": "running, but its status did not answer"}) \
+                if kiosk_running() else None
+        return self._running
 
     def check_phone(self) -> Check:
         from hardware.phone import DeskPhone, PhoneDisconnected, PhoneError
@@ -192,6 +219,10 @@ class Doctor:
         if running is not None:  # never open the port under a running kiosk
             phone = running.get("phone") or {}
             status = phone.get("status", "unknown")
+            if status == "missing":
+                return Check("phone", False, "not plugged in (asked the running kiosk)",
+                             "check the USB-serial adapter and the udev rule for "
+                             "/dev/deskphone" + without)
             detail = (f"{phone.get('model') or 'model unknown'}, serial "
                       f"{phone.get('serial') or '?'}; {status} (asked the running kiosk; the "
                       "port was not opened)")
@@ -218,9 +249,16 @@ class Doctor:
     def check_gpio(self) -> Check:
         from hardware.panel import DeskPanel
 
-        if self._beside_kiosk() is not None:
-            return Check("GPIO", True, "in use by the running kiosk (not opened; stop the "
-                         "kiosk to check the pins themselves)")
+        running = self._beside_kiosk()
+        if running is not None:  # what the running kiosk found when it opened them
+            gpio = running.get("gpio") or {}
+            if gpio.get("status") == "ok":
+                return Check("GPIO", True, "opened by the running kiosk (asked it; the pins "
+                             "were not touched)")
+            return Check("GPIO", False, "the running kiosk could not open its pins: "
+                         f"{gpio.get('error') or gpio.get('status', 'it did not say')}",
+                         "check the [gpio] pin numbers and python3-lgpio, then restart the "
+                         "kiosk (systemctl restart hotdesk-kiosk)")
 
         gpio = self.config.gpio
         pins = [p for p in (gpio.led_red, gpio.led_green, gpio.led_blue, gpio.relay, gpio.hook,
@@ -281,7 +319,22 @@ class Doctor:
         if days < CERT_WARN_DAYS:
             return Check("Call Center", False, f"{host}: certificate expires in {days} days",
                          "ask the Call Center's operators to renew the certificate")
-        return Check("Call Center", True, f"{host}:{port} reachable, TLS valid for {days} days")
+        return self._with_running_kiosk(Check(
+            "Call Center", True, f"{host}:{port} reachable, TLS valid for {days} days"))
+
+    def _with_running_kiosk(self, check: Check) -> Check:
+        """The Call Center as the running kiosk finds it, beside what the doctor found."""
+        running = self._beside_kiosk()
+        callcenter = (running or {}).get("callcenter")
+        if not callcenter:
+            return check
+        connection = callcenter.get("connection")
+        detail = (f"{check.detail}; the running kiosk: connection {connection}, changes by "
+                  f"{callcenter.get('events')}")
+        if connection == "lost":
+            return Check(check.name, False, detail, "the kiosk cannot reach the Call Center: "
+                         f"kiosk status shows its last error ({running.get('last_error')})")
+        return replace(check, detail=detail)
 
     def check_host(self) -> Check:
         from kiosk.callcenter import XsiClient
@@ -295,8 +348,15 @@ class Doctor:
         )
 
         desk = self.config.desk
+        running = self._beside_kiosk()
+        if running and (running.get("callcenter") or {}).get("connection") == "ok":
+            return Check("desk host", True, f"{desk.host_user_id}: the running kiosk is logged "
+                         "in and the Call Center answers it (not asked again: no login spent)")
         try:
             password = configuration.host_password(self.config, environ=self.environ)
+            source, _ = configuration.host_password_path(
+                desk, environ=self.environ,
+                beside=self.config.source.parent if self.config.source else None)
         except ConfigError as exc:
             return Check("desk host", False, str(exc),
                          "put the host's password in /etc/hotdesk/host-password (mode 600)")
@@ -305,9 +365,11 @@ class Doctor:
                                        password) as client:
                 host = client.hoteling_host()
         except InvalidCredentials:
-            return Check("desk host", False, f"{desk.host_user_id}: password refused",
-                         "correct /etc/hotdesk/host-password (the desk host's web-portal "
-                         "password); too many tries lock the account")
+            self._host_refused = True
+            return Check("desk host", False, f"{desk.host_user_id}: the password in {source} "
+                         "was refused", f"correct {source} (the desk host's web-portal "
+                         "password); each run of the doctor tries it once, and too many tries "
+                         "lock the account")
         except (Unreachable, ServerBusy) as exc:
             return Check("desk host", False, f"{desk.host_user_id}: {exc}",
                          "fix the Call Center check first")
@@ -325,7 +387,8 @@ class Doctor:
             return Check("desk host", False, f"{desk.host_user_id}: Hoteling Host is not active",
                          "activate Hoteling Host for this user in the BroadWorks portal")
         guest = " ".join(p for p in (host.guest_first_name, host.guest_last_name) if p)
-        return Check("desk host", True, f"{desk.host_user_id} accepted, Hoteling Host active"
+        return Check("desk host", True, f"{desk.host_user_id} accepted (password from "
+                     f"{source}), Hoteling Host active"
                      + (f", guest now: {guest}" if guest else ", desk free"))
 
     def check_events(self) -> Check:
@@ -337,6 +400,17 @@ class Doctor:
             return Check("Xsi-Events", True, "off (callcenter.events = false): the kiosk polls "
                          f"every {self.config.session.heartbeat_s} s")
         desk = self.config.desk
+        if self._host_refused:
+            return Check("Xsi-Events", False, "not checked: the desk host's password was "
+                         "refused (one login attempt per run)", "fix the desk host check first")
+        running = self._beside_kiosk()
+        callcenter = (running or {}).get("callcenter") or {}
+        if callcenter.get("connection") == "ok":
+            events = callcenter.get("events")
+            return Check("Xsi-Events", True, f"the running kiosk: changes by {events}"
+                         + (" (a channel is opened for each signed-in agent)"
+                            if running.get("agent") is None else "")
+                         + " (not asked again: no login spent)")
         try:
             password = configuration.host_password(self.config, environ=self.environ)
         except ConfigError:

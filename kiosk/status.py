@@ -119,6 +119,8 @@ def describe(unit, started: float, now: float) -> dict:
         "callcenter": {"connection": str(snap.connection),
                        "events": "push" if snap.push else "polling",
                        "resync_corrections": snap.resync_corrections},
+        "gpio": {"status": "ok" if unit.panel is not None else "unavailable",
+                 "error": getattr(unit, "gpio_error", None)},
         "out_of_order": snap.out_of_order, "last_error": snap.error,
         "log_problem": snap.log_problem,
     })

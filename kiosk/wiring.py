@@ -51,6 +51,7 @@ class Unit:
     phone_sim: object | None = None
     demo_agents: list[DemoAgent] = field(default_factory=list)
     lock: object | None = None  # the unit's RuntimeLock: one kiosk per unit
+    gpio_error: str | None = None  # why the GPIO panel could not be opened (kiosk status)
     _closed: bool = False
 
     def close(self) -> None:
@@ -103,19 +104,22 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
         opened.callback(host.session.close)
         session_log = SessionLog(config.log.database, desk=config.desk.id)
         opened.callback(session_log.close)
+        gpio_error = None
         try:
             panel = _panel(config)
         except Exception as exc:  # gpiozero raises many kinds: no pin factory, pin in use, ...
             log.error("GPIO panel unavailable (%s: %s); running without lights and button",
                       type(exc).__name__, exc)
-            session_log.record("gpio_unavailable", error=f"{type(exc).__name__}: {exc}")
+            gpio_error = f"{type(exc).__name__}: {exc}"
+            session_log.record("gpio_unavailable", error=gpio_error)
             panel = None
         if panel is not None:
             opened.callback(panel.close)
         engine = DeskEngine(config, host_client=host, session_log=session_log,
                             phone_factory=_phone_factory(config), panel=panel, clock=clock)
         opened.pop_all()  # all up: the unit owns them now
-    return Unit(config=config, engine=engine, session_log=session_log, panel=panel, lock=lock)
+    return Unit(config=config, engine=engine, session_log=session_log, panel=panel, lock=lock,
+                gpio_error=gpio_error)
 
 
 def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configuration.Config:

@@ -206,6 +206,7 @@ def unit_files(tmp_path, tls_sim, sim_phone, unit_config):
     dri = tmp_path / "dri"
     dri.mkdir()
     (dri / "card0").write_text("")
+    (tmp_path / "state").mkdir()  # as the install script leaves it (the doctor makes nothing)
 
     def write(url=None, ca=None, database=None, host_password=None):
         return unit_config(
@@ -249,10 +250,22 @@ def test_doctor_untrusted_tls(unit_files):
     assert "ca_bundle" in checks["Call Center"].advice
 
 
-def test_doctor_wrong_host_password(unit_files):
-    check = doctor(unit_files, host_password="not-the-password")["desk host"]
-    assert not check.ok and "password refused" in check.detail
-    assert "host-password" in check.advice
+def test_doctor_wrong_host_password_costs_one_failed_login(unit_files, tls_sim):
+    """Two runs while fixing the password could lock the desk: a run spends at most one
+    login attempt of the desk account, and names the file it read."""
+    checks = doctor(unit_files, host_password="not-the-password")
+    check = checks["desk host"]
+    assert not check.ok and "was refused" in check.detail
+    assert str(unit_files.tmp / "host-password") in check.detail
+    assert "host-password" in check.advice and "once" in check.advice
+    events = checks["Xsi-Events"]
+    assert not events.ok and "one login attempt per run" in events.detail
+    assert tls_sim.inspect()["users"][DESK12[0]]["failed_logins"] == 1
+
+
+def test_doctor_names_the_host_password_file_it_read(unit_files):
+    check = doctor(unit_files)["desk host"]
+    assert check.ok and f"password from {unit_files.tmp / 'host-password'}" in check.detail
 
 
 def test_doctor_says_to_check_the_url_when_the_server_has_no_xsi(unit_files):
@@ -292,13 +305,26 @@ def test_doctor_busy_gpio_pin(unit_files):
     assert "stop the kiosk" in check.advice
 
 
-def test_doctor_unwritable_state_directory(unit_files):
-    blocker = unit_files.tmp / "not-a-folder"
-    blocker.write_text("")
-    check = doctor(unit_files, database=str(blocker / "state" / "sessions.db"))[
-        "state directory"]
-    assert not check.ok and "not writable" in check.detail
+def test_doctor_missing_state_directory_is_named_and_not_made(unit_files):
+    missing = unit_files.tmp / "nowhere" / "state"
+    check = doctor(unit_files, database=str(missing / "sessions.db"))["state directory"]
+    assert not check.ok and "does not exist" in check.detail
+    assert not missing.parent.exists()  # the doctor creates nothing
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="checking as another user needs root")
+def test_doctor_checks_the_state_directory_as_the_service_user(unit_files):
+    """Under sudo, the doctor is root, who may write anywhere: it asks as the kiosk's user
+    (here `nobody`, who may not write in a folder of root's)."""
+    folder = unit_files.tmp / "state"
+    folder.chmod(0o755)
+    before = sorted(folder.iterdir())
+    checks = Doctor(unit_files(), dri_dir=unit_files.dri, pin_factory=MockFactory(),
+                    clock_synced=lambda: True, service_user="nobody").run()
+    check = next(c for c in checks if c.name == "state directory")
+    assert not check.ok and "not writable by nobody" in check.detail
     assert "chown hotdesk:hotdesk" in check.advice
+    assert sorted(folder.iterdir()) == before
 
 
 def test_doctor_missing_display_and_unsynced_clock(unit_files):
@@ -339,7 +365,7 @@ def test_doctor_command_json_and_exit_code(unit_files):
 # --- kiosk run, as systemd starts it ----------------------------------------------------------
 
 
-def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
+def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path, tls_sim):
     """The production entry point: the screen comes up (offscreen here), READY=1 follows the
     first frame, the unit starts behind it and reports the desk free, and SIGTERM stops it."""
     import signal
@@ -378,9 +404,15 @@ def test_kiosk_run_under_a_fake_systemd(unit_files, notify_socket, tmp_path):
         assert answer["agent"] is None and answer["version"]
         assert DESK12[1] not in status.stdout  # no secret crosses the socket
         assert "desk: desk12" in kiosk("status").stdout
+        host_requests = tls_sim.inspect()["users"][DESK12[0]]["requests"]
         doctor = json.loads(kiosk("doctor", "--config", str(config), "--json").stdout)
-        phone = next(c for c in doctor["checks"] if c["name"] == "phone")
-        assert phone["ok"] and "asked the running kiosk" in phone["detail"]
+        checks = {c["name"]: c for c in doctor["checks"]}
+        assert checks["phone"]["ok"] and "asked the running kiosk" in checks["phone"]["detail"]
+        assert checks["GPIO"]["ok"] and "opened by the running kiosk" in checks["GPIO"]["detail"]
+        assert checks["desk host"]["ok"] and "no login spent" in checks["desk host"]["detail"]
+        assert "the running kiosk: connection ok" in checks["Call Center"]["detail"]
+        assert tls_sim.inspect()["users"][DESK12[0]]["requests"] - host_requests <= 1  # its
+        # heartbeat, at most: the doctor spent no login of the desk account
         refused = kiosk("phone", "info", "--config", str(config))
         assert refused.returncode == 5 and "--force" in refused.stderr
         process.send_signal(signal.SIGTERM)
@@ -425,3 +457,26 @@ def test_admin_commands_find_the_host_password_after_install(tmp_path, sim):
     secret.chmod(0o644)  # readable by others: refused, and it says how to fix it
     result = kiosk("callcenter", "desk")
     assert result.returncode == 2 and "chmod 600" in result.stderr
+
+
+def test_doctor_reports_the_running_kiosks_gpio_failure(unit_files, tls_sim, monkeypatch):
+    """Beside a kiosk that could not open its GPIO, the doctor said "✓ GPIO: in use by the
+    running kiosk". It now says what the kiosk found."""
+    from kiosk import config as configuration
+    from kiosk.status import describe
+    from kiosk.wiring import build_unit
+
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-factory")
+    config = unit_files()
+    unit = build_unit(configuration.load(config), lock_path=unit_files.tmp / "kiosk.lock")
+    try:
+        unit.engine.start().settle()
+        answer = describe(unit, 0, 1)  # what the kiosk's status socket answers
+    finally:
+        unit.close()
+    assert answer["gpio"]["status"] == "unavailable" and answer["gpio"]["error"]
+    found = Doctor(config, dri_dir=unit_files.dri, pin_factory=MockFactory(),
+                   clock_synced=lambda: True)
+    found._running = answer  # as asked over the socket
+    check = found.check_gpio()
+    assert not check.ok and "could not open its pins" in check.detail
