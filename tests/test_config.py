@@ -77,7 +77,7 @@ RULES = [
     ("session.warn_before_s", 20, 5, "must be at least 20 (got 5)"),
     ("session.allow_extend", False, "no", "true or false"),
     ("session.heartbeat_s", 5, 4, "at least 5"),
-    ("phone.port", "socket://127.0.0.1:7000", "", "must not be empty"),
+    ("phone.port", "", 7000, "string"),
     ("phone.baudrate", 9600, 12345, "standard rate"),
     ("gpio.led_red", 2, 1, "from 2 to 27"),
     ("gpio.led_green", 26, 28, "from 2 to 27"),

@@ -114,7 +114,7 @@ def test_a_lost_event_is_corrected_by_the_resync_and_logged(make_unit, sim):
     from kiosk.status import describe
 
     class Running:  # what `kiosk status` is given by the running kiosk
-        engine, config = unit.engine, unit.config
+        engine, config, panel = unit.engine, unit.config, unit.panel
 
     assert describe(Running, 0, 1)["callcenter"]["resync_corrections"] == 1
 
