@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from kiosk import __version__
@@ -52,7 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMAND_MODULES:
         module.register(sub)
+    _verbose_everywhere(parser)
     return parser
+
+
+def _verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`-v` after a command's name too (`kiosk doctor -v`), not only before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in set(action.choices.values()):
+                if not any("-v" in a.option_strings for a in command._actions):
+                    command.add_argument("-v", "--verbose", action="store_true",
+                                         default=argparse.SUPPRESS, help="log debug detail")
+                _verbose_everywhere(command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args) or 0
+    except BrokenPipeError:  # `kiosk sessions | head`: the reader has all it wants
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 0
     except CommandError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     sessions.add_argument("--desk", metavar="ID", help="only this desk")
     sessions.add_argument("--since", metavar="T", help="started at or after T")
     sessions.add_argument("--until", metavar="T", help="started before T")
-    sessions.add_argument("--reason", metavar="R", help="only sessions that ended for reason R")
+    sessions.add_argument("--reason", metavar="R", type=_end_reason,
+                          help="only sessions that ended for reason R (agent, button, limit, "
+                          "idle, end_of_day, evicted, connection_lost, recovered, admin)")
     sessions.add_argument("--open", action="store_true", help="only sessions still open")
     sessions.add_argument("--all", action="store_true",
                           help="include sign-ins that failed after their first server step")
@@ -52,8 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     events = sub.add_parser("events", parents=[source], help="list events, newest first")
     events.add_argument("--session", type=int, metavar="ID", help="only this session's events")
-    events.add_argument("--kind", metavar="K",
-                        help="only this kind (signin_failed, step, throttled, admin, …)")
+    events.add_argument("--kind", metavar="K", type=_event_kind,
+                        help="only this kind (signin_failed, step, throttled, admin, …; "
+                        "--kinds lists them)")
     events.add_argument("--kinds", action="store_true",
                         help="list every kind of event with what it means, and stop")
     events.add_argument("--wide", action="store_true",
@@ -83,6 +86,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     purge.set_defaults(func=run_purge)
 
 
+def _one_of(what: str, known, hint: str):
+    """An argparse type: `text` must be one of `known` (a typo would silently match nothing);
+    the refusal names the closest."""
+    import difflib
+
+    def check(text: str) -> str:
+        if text in known:
+            return text
+        close = difflib.get_close_matches(text, list(known), n=1)
+        suggestion = f"; did you mean {close[0]}?" if close else f"; {hint}"
+        raise argparse.ArgumentTypeError(f"no {what} {text!r}{suggestion}")
+    return check
+
+
+def _end_reason(text: str) -> str:
+    from kiosk.sessionlog.store import END_REASONS
+
+    return _one_of("end reason", END_REASONS, "one of " + ", ".join(END_REASONS))(text)
+
+
+def _event_kind(text: str) -> str:
+    from kiosk.sessionlog.query import EVENT_KINDS
+
+    return _one_of("event kind", EVENT_KINDS, "kiosk events --kinds lists them")(text)
+
+
 def _count(text: str) -> int:
     try:
         value = int(text)
@@ -96,7 +125,14 @@ def _count(text: str) -> int:
 def _database(args: argparse.Namespace) -> Path:
     if args.db is not None:
         return args.db
-    return load_config(args).log.database
+    from kiosk.errors import ConfigError
+
+    try:
+        return load_config(args).log.database
+    except ConfigError as exc:  # off a unit: there is no configuration, and --db is the way
+        where = f" ({exc.path})" if exc.path else ""
+        raise CommandError(f"no usable configuration{where}: {exc.problems[0]}; off a unit, "
+                           "name the session log with --db PATH", EXIT_USAGE) from None
 
 
 def _when(text: str | None) -> str | None:
@@ -189,7 +225,7 @@ def run_sessions(args: argparse.Namespace) -> int:
             print(_no_match(conn, args))
             return 0
         _print_table(table, [7, 20 if args.utc else 19, 8, 14, 30, 16],
-                     ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "ENDED"])
+                     ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "END REASON"])
     return 0
 
 
@@ -300,7 +336,11 @@ def run_purge(args: argparse.Namespace) -> int:
     from kiosk.sessionlog import query
 
     days = args.older_than
-    if days is None:
+    if days is None and args.db is not None:
+        from kiosk.config import KEYS_BY_NAME
+
+        days = KEYS_BY_NAME["log.retention_days"].default  # with --db: no configuration
+    elif days is None:
         days = load_config(args).log.retention_days
     if days < 1:
         raise CommandError("--older-than must be at least 1 day", EXIT_USAGE)

@@ -107,15 +107,44 @@ def run_demo(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="hotdesk-demo-") as workdir:
         unit = build_demo(Path(workdir), latency_s=args.latency)
+        status = None
         try:
             unit.engine.start()
+            status = serve_status(lambda: unit)
             print("demo agents (type the user part; the domain is appended):", file=sys.stderr)
             for agent in unit.demo_agents:
                 print(f"  {agent.user:10} {agent.password:18} {agent.name}", file=sys.stderr)
             KioskApp(unit.engine, unit.config, demo=unit).run()
         finally:
+            if status is not None:
+                status.close()
             unit.close()
     return 0
+
+
+def serve_status(unit, *, quiet: bool = False):
+    """Answer `kiosk status` for the demo, as a unit does, unless a kiosk runs on this machine
+    (it owns the socket). Returns the server, or None."""
+    import time
+
+    from kiosk.session.lock import kiosk_running
+    from kiosk.status import StatusServer, ask, describe, status_path
+
+    if kiosk_running() or ask() is not None:
+        if not quiet:
+            print(f"kiosk status: answered by the kiosk already running here ({status_path()}),"
+                  " not by this demo", file=sys.stderr)
+        return None
+    started = time.monotonic()
+    server = StatusServer(lambda: describe(unit(), started, time.monotonic()))
+    try:
+        server.start()
+    except OSError as exc:
+        print(f"kiosk: no status socket at {server.path}: {exc.strerror}", file=sys.stderr)
+        return None
+    if not quiet:
+        print(f"kiosk status answers for this demo ({server.path})", file=sys.stderr)
+    return server
 
 
 def _tour(directory: Path) -> int:

@@ -235,7 +235,7 @@ class KioskApp(App):
     def labelled(self, label: str, value: str, *_bindings) -> str:
         """"Label: value" in the current language, laid out as one sentence (right to left in
         Arabic, where joining two separately ordered halves would put the colon astray)."""
-        return self.sentence(f"{self.raw(label)}: {value}")
+        return self.sentence(f"{self.raw(label)}{i18n.colon(self.language)}{value}")
 
     def display(self, text: str) -> str:
         """Any text (a name, a description) laid out for display: Arabic shaped, RTL ordered."""

@@ -129,6 +129,11 @@ def display(text: str, *, rtl: bool | None = None) -> str:
 _TR_CALL = re.compile(r"""\b(?:tr|raw|labelled)\(\s*"((?:[^"\\]|\\.)*)\"""")
 
 
+def colon(language: str) -> str:
+    """The colon between a label and its value: French puts a (no-break) space before it."""
+    return "\u00a0: " if language.split("_")[0] == "fr" else ": "
+
+
 def source_messages() -> list[str]:
     """Every English text the screens can show: `tr("…")`, `raw("…")`, `labelled("…", …)` in
     the UI's code and kv files, and the sentence tables. The catalogues must translate each

@@ -67,7 +67,10 @@ class SignedInScreen(Screen):
             button = self.ids[key]
             button.background_color = theme.rgba(
                 theme.SUCCESS if agent.acd_state == name else theme.KEY)
-        if snapshot.auto_sign_out_in_s is not None:
+        if snapshot.auto_sign_out_in_s is not None and snapshot.auto_sign_out_in_s < 60:
+            self.auto_text = app.tr("Automatic sign-out in {seconds} s",  # as the warning counts
+                                    seconds=max(0, int(snapshot.auto_sign_out_in_s)))
+        elif snapshot.auto_sign_out_in_s is not None:
             hours, minutes = hours_minutes(snapshot.auto_sign_out_in_s)
             self.auto_text = app.tr("Automatic sign-out in {hours} h {minutes} min",
                                     hours=hours, minutes=f"{minutes:02d}")

@@ -222,7 +222,7 @@ class Tour(Driver):
         buttons = lambda: self.app.screens["welcome"].ids.languages.children  # noqa: E731
         self._tap(lambda: next(b for b in buttons() if b.language == "en"))
         self._wait("English", lambda: self.app.language == "en")
-        return self._shot("welcome")
+        return self._shot("welcome-again")  # not over the first welcome-en.png
 
     def wrong_password(self):
         self._tap(lambda: self.app.screens["welcome"].ids.tap)
