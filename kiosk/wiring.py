@@ -67,7 +67,8 @@ class Unit:
             self.lock.release()
 
 
-def _panel(config: configuration.Config, pin_factory=None):
+def open_panel(config: configuration.Config, pin_factory=None):
+    """The GPIO panel on the configured pins (raises what gpiozero raises)."""
     from hardware.panel import DeskPanel
 
     gpio = config.gpio
@@ -106,7 +107,7 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
         opened.callback(session_log.close)
         gpio_error = None
         try:
-            panel = _panel(config)
+            panel = open_panel(config)
         except Exception as exc:  # gpiozero raises many kinds: no pin factory, pin in use, ...
             log.error("GPIO panel unavailable (%s: %s); running without lights and button",
                       type(exc).__name__, exc)
@@ -170,7 +171,7 @@ def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | No
         session_log = SessionLog(config.log.database, desk=config.desk.id)
         opened.callback(session_log.close)
         pin_factory = MockFactory()
-        panel = _panel(config, pin_factory)
+        panel = open_panel(config, pin_factory)
         opened.callback(panel.close)
         engine = DeskEngine(config, host_client=host_client, session_log=session_log,
                             phone_factory=_phone_factory(config), panel=panel, clock=clock)

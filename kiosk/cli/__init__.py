@@ -27,6 +27,7 @@ from kiosk.cli import (
     config_cmd,
     doctor_cmd,
     log_cmd,
+    panel_cmd,
     phone_cmd,
     sim_cmd,
     status_cmd,
@@ -40,7 +41,7 @@ log = logging.getLogger("kiosk")
 
 #: Each module adds its commands with `register(subparsers)`.
 COMMAND_MODULES = [ui_cmd, status_cmd, doctor_cmd, config_cmd, callcenter_cmd, phone_cmd,
-                   log_cmd, sim_cmd]
+                   panel_cmd, log_cmd, sim_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
