@@ -136,6 +136,27 @@ def _bcm_pin(v: int) -> str | None:
     return None if 2 <= v <= 27 else f"must be a BCM GPIO number from 2 to 27 (got {v})"
 
 
+def _proxy_url(v: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    if not v:
+        return None
+    try:
+        parts = urlsplit(v)
+        port = parts.port
+    except ValueError:
+        return "`http://host:port`, e.g. http://proxy.corp.example:3128"
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        return "`http://host:port`, e.g. http://proxy.corp.example:3128 (HTTPS goes through it " \
+               "by CONNECT)"
+    if parts.username or parts.password:
+        return "without credentials in the URL: they would sit in a readable file (use a " \
+               "proxy that allows this unit by address)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "`http://host:port` only, no path"
+    return None
+
+
 def _nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
@@ -152,6 +173,9 @@ KEYS: tuple[Key, ...] = (
         "Xsi-Actions base, `https://…/com.broadsoft.xsi-actions/v2.0`; `http://` only to loopback",
         _callcenter_url),
     Key("callcenter.ca_bundle", (str,), "", "PEM file to trust; empty = the system trust store"),
+    Key("callcenter.proxy", (str,), "",
+        "`http://host:port`: the site's proxy, through CONNECT (Actions and Events alike); "
+        "empty = none (the environment's proxy variables are ignored)", _proxy_url),
     Key("callcenter.connect_timeout_s", (int, float), 3.05, "> 0", _positive),
     Key("callcenter.read_timeout_s", (int, float), 10.0, "> 0", _positive),
     Key("callcenter.default_domain", (str,), "",
@@ -220,6 +244,7 @@ class CallCenterConfig:
     default_domain: str
     initial_acd_state: str
     events: bool = True
+    proxy: str = ""  # the site's proxy (`http://host:port`), through CONNECT; "" = none
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -451,6 +476,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             default_domain=v["callcenter.default_domain"].lower(),
             initial_acd_state=v["callcenter.initial_acd_state"],
             events=v["callcenter.events"],
+            proxy=v["callcenter.proxy"],
         ),
         signin=SignInConfig(
             append_domain=v["signin.append_domain"],

@@ -290,16 +290,23 @@ class Doctor:
         url = urlsplit(self.config.callcenter.url)
         host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
         timeout = self.config.callcenter.connect_timeout_s
-        try:
-            socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            return Check("Call Center", False, f"{host} does not resolve ({exc})",
-                         "check DNS (resolvectl status) and callcenter.url")
-        try:
-            raw = socket.create_connection((host, port), timeout=timeout)
-        except OSError as exc:
-            return Check("Call Center", False, f"cannot connect to {host}:{port} ({exc})",
-                         "check the network, the firewall, and callcenter.url")
+        proxy = self.config.callcenter.proxy
+        via = f" via the proxy {proxy}" if proxy else ""
+        if proxy:
+            raw = self._through_proxy(proxy, host, port, timeout)
+            if isinstance(raw, Check):
+                return raw
+        else:
+            try:
+                socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                return Check("Call Center", False, f"{host} does not resolve ({exc})",
+                             "check DNS (resolvectl status) and callcenter.url")
+            try:
+                raw = socket.create_connection((host, port), timeout=timeout)
+            except OSError as exc:
+                return Check("Call Center", False, f"cannot connect to {host}:{port} ({exc})",
+                             "check the network, the firewall, and callcenter.url")
         with raw:
             if url.scheme != "https":
                 return Check("Call Center", True,
@@ -320,7 +327,37 @@ class Doctor:
             return Check("Call Center", False, f"{host}: certificate expires in {days} days",
                          "ask the Call Center's operators to renew the certificate")
         return self._with_running_kiosk(Check(
-            "Call Center", True, f"{host}:{port} reachable, TLS valid for {days} days"))
+            "Call Center", True, f"{host}:{port} reachable{via}, TLS valid for {days} days"))
+
+    @staticmethod
+    def _through_proxy(proxy: str, host: str, port: int, timeout: float):
+        """A socket tunnelled to host:port by the proxy's CONNECT, or a failed Check."""
+        where = urlsplit(proxy)
+        try:
+            raw = socket.create_connection((where.hostname, where.port), timeout=timeout)
+        except OSError as exc:
+            return Check("Call Center", False, f"cannot connect to the proxy {proxy} ({exc})",
+                         "check callcenter.proxy and the network to the proxy")
+        try:
+            raw.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+                        .encode())
+            answer = b""
+            while b"\r\n\r\n" not in answer and len(answer) < 8192:
+                chunk = raw.recv(1024)
+                if not chunk:
+                    break
+                answer += chunk
+        except OSError as exc:
+            raw.close()
+            return Check("Call Center", False, f"the proxy {proxy} did not answer ({exc})",
+                         "check callcenter.proxy")
+        status = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+        if " 200" not in status:
+            raw.close()
+            return Check("Call Center", False, f"the proxy {proxy} refused to reach "
+                         f"{host}:{port}: {status or 'no answer'}",
+                         "ask the site's network team to allow the XSP through the proxy")
+        return raw
 
     def _with_running_kiosk(self, check: Check) -> Check:
         """The Call Center as the running kiosk finds it, beside what the doctor found."""

@@ -339,3 +339,55 @@ def make_unit(sim, sim_phone, tmp_path):
     yield make
     for unit in units:
         unit.close()
+
+
+@pytest.fixture
+def connect_proxy():
+    """A site proxy on loopback that tunnels HTTPS by CONNECT (and refuses anything else);
+    `connect_proxy.tunnels` lists the host:port of every tunnel it opened."""
+    import select
+    import socket
+    import socketserver
+    import threading
+
+    tunnels: list[str] = []
+
+    class Tunnel(socketserver.BaseRequestHandler):
+        def handle(self):
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = self.request.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            method, target = head.split(b" ", 2)[:2]
+            if method != b"CONNECT":
+                self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                return
+            host, _, port = target.decode().rpartition(":")
+            tunnels.append(f"{host}:{port}")
+            with socket.create_connection((host, int(port)), timeout=10) as upstream:
+                self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                ends = [self.request, upstream]
+                while True:
+                    readable, _, _ = select.select(ends, [], [], 30)
+                    if not readable:
+                        return
+                    for end in readable:
+                        data = end.recv(65536)
+                        if not data:
+                            return
+                        (upstream if end is self.request else self.request).sendall(data)
+
+    class Server(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+
+    server = Server(("127.0.0.1", 0), Tunnel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server.tunnels = tunnels
+    yield server
+    server.shutdown()
+    server.server_close()

@@ -157,7 +157,10 @@ class XsiClient:
         retries: int = 2,
         backoff_s: float = 0.25,
         retry_deadline_s: float = 8.0,
+        proxy: str = "",
     ):
+        """`proxy`: the site's proxy (`http://host:port`); HTTPS goes through it by CONNECT,
+        so TLS is still verified end to end. The environment's proxy variables never count."""
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an Xsi-Actions URL: {base_url!r}")
@@ -168,6 +171,9 @@ class XsiClient:
         self.verify = str(ca_bundle) if ca_bundle else _system_trust_store()
         self.session = session or requests.Session()
         self.session.trust_env = False
+        self.proxy = proxy
+        if proxy:
+            self.session.proxies = {"https": proxy, "http": proxy}
         self.session.auth = SecretBasicAuth(user_id, self._password)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/xml"
@@ -187,7 +193,7 @@ class XsiClient:
     def from_config(cls, callcenter, user_id: str, password: Secret | str, **kwargs) -> XsiClient:
         """A client for `user_id` with the URL, CA bundle and timeouts of a `CallCenterConfig`."""
         return cls(callcenter.url, user_id, password, ca_bundle=callcenter.ca_bundle,
-                   timeout=callcenter.timeout, **kwargs)
+                   timeout=callcenter.timeout, proxy=getattr(callcenter, "proxy", ""), **kwargs)
 
     # --- the seam for other Xsi interfaces on the same server (Xsi-Events) -----------------
 

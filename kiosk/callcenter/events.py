@@ -164,9 +164,10 @@ class EventChannel:
         self.timeout = callcenter.timeout
         self.control = XsiClient(self.urls.events, user_id, password,
                                  ca_bundle=callcenter.ca_bundle, timeout=callcenter.timeout,
-                                 retries=0)
+                                 retries=0, proxy=getattr(callcenter, "proxy", ""))
         self._stream_session = requests.Session()
         self._stream_session.trust_env = False
+        self._stream_session.proxies = dict(self.control.session.proxies)
         self._stream_session.auth = SecretBasicAuth(user_id, password)
         self._stream_session.headers["Accept"] = "application/xml"
         self.verify = self.control.verify

@@ -257,8 +257,10 @@ def run_watch(args: argparse.Namespace) -> int:
         password.wipe()
         raise callcenter_failure(exc) from None
     if not args.json:
+        route = (f"through the proxy {config.callcenter.proxy}" if config.callcenter.proxy
+                 else "direct, no proxy")
         print(f"watching {user_id} (channel {channel.channel_id}; "
-              f"{', '.join(channel.subscriptions) or 'no packages'}); Ctrl-C stops",
+              f"{', '.join(channel.subscriptions) or 'no packages'}; {route}); Ctrl-C stops",
               file=sys.stderr, flush=True)
     try:
         while not ended.wait(0.5):
