@@ -127,14 +127,17 @@ if [ "$MODE" = install ]; then
     CHANGED=1
   fi
 
-  # 3b. `kiosk` on PATH, for facilities and admins (and sudo, whose secure_path has it)
+  # 3b. `kiosk` and `sqlite-utils` on PATH, for facilities and admins (and sudo, whose
+  # secure_path has /usr/local/bin)
   BIN="$ROOT/usr/local/bin"
-  if [ "$(readlink "$BIN/kiosk" 2>/dev/null)" != /opt/hotdesk/venv/bin/kiosk ]; then
-    mkdir -p "$BIN"
-    ln -sfn /opt/hotdesk/venv/bin/kiosk "$BIN/kiosk"
-    say "linked $BIN/kiosk -> /opt/hotdesk/venv/bin/kiosk"
-    CHANGED=1
-  fi
+  for command in kiosk sqlite-utils; do
+    if [ "$(readlink "$BIN/$command" 2>/dev/null)" != "/opt/hotdesk/venv/bin/$command" ]; then
+      mkdir -p "$BIN"
+      ln -sfn "/opt/hotdesk/venv/bin/$command" "$BIN/$command"
+      say "linked $BIN/$command -> /opt/hotdesk/venv/bin/$command"
+      CHANGED=1
+    fi
+  done
 
   # 4. configuration: the example, unless the unit has its own
   if [ ! -e "$ETC/kiosk.toml" ]; then
@@ -181,6 +184,7 @@ done
 remove "$UDEV/99-hotdesk-deskphone.rules"
 remove "$OPT"
 remove "$ROOT/usr/local/bin/kiosk"
+remove "$ROOT/usr/local/bin/sqlite-utils"
 remove "$TMPFILES/hotdesk.conf"
 act systemctl daemon-reload
 if [ "$PURGE" = 1 ]; then

@@ -163,6 +163,8 @@ def test_install_puts_kiosk_on_path_and_uninstall_takes_it_away(tmp_path):
     result = install("--root", str(tmp_path))
     link = tmp_path / "usr/local/bin/kiosk"
     assert link.is_symlink() and str(link.readlink()) == "/opt/hotdesk/venv/bin/kiosk"
+    tool = tmp_path / "usr/local/bin/sqlite-utils"  # the README's sqlite-utils examples
+    assert tool.is_symlink() and str(tool.readlink()) == "/opt/hotdesk/venv/bin/sqlite-utils"
     assert "linked" in result.stdout
     install("--root", str(tmp_path), "--uninstall")
     assert not link.is_symlink()

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from kiosk.callcenter.urls import is_loopback
 from kiosk.cli.common import EXIT_USAGE, CommandError, baudrate, seconds, tcp_port
@@ -36,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="lock an account after N failed logins")
     cc.add_argument("--latency", type=seconds, default=0.0, metavar="S",
                     help="seconds added to every answer")
+    cc.add_argument("--write-config", metavar="FILE", type=Path, default=None,
+                    help="also write a kiosk configuration for this simulator to FILE (with the "
+                    "desk host's password, the session log and, with --tls, the CA beside it), "
+                    "so that every admin command can be tried without a unit")
     cc.add_argument("--pad", action="store_true",
                     help="break lines and indent inside every value, as Cisco's examples do")
     cc.add_argument("--heartbeat", choices=("declared", "bare"), default="declared",
@@ -111,6 +116,31 @@ def _interface_addresses() -> list[str]:
     return found
 
 
+def write_config(path: Path, sim) -> None:
+    """A configuration for desk 12 of the demo directory against `sim`: the host's password in
+    `host-password` (mode 600), the session log `sessions.db` and the simulator's CA beside it
+    (relative paths: they resolve against the configuration's folder), and no HD-AT/1 phone."""
+    import shutil
+
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    secret = folder / "host-password"
+    secret.write_text("desk12-host\n", encoding="utf-8")
+    secret.chmod(0o600)
+    lines = ["# written by kiosk sim callcenter --write-config: desk 12 of the demo directory",
+             "[desk]", 'id = "desk12"', 'name = "Simulated desk 12"',
+             'host_user_id = "desk12@demo.example"', 'host_password_file = "host-password"',
+             "", "[callcenter]", f'url = "{sim.url}"', 'default_domain = "demo.example"']
+    if sim.ca_path is not None:
+        shutil.copyfile(sim.ca_path, folder / "sim-ca.pem")
+        lines.append('ca_bundle = "sim-ca.pem"')
+    lines += ["", "[phone]", 'port = ""  # no HD-AT/1 phone: kiosk sim phone gives one',
+              "", "[log]", 'database = "sessions.db"', ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {path} (try: kiosk callcenter desk --config {path})", file=sys.stderr,
+          flush=True)
+
+
 def run_callcenter(args: argparse.Namespace) -> int:
     from kiosk.callcenter.sim import DirectoryError, SimulatedCallCenter, load_directory
 
@@ -137,6 +167,8 @@ def run_callcenter(args: argparse.Namespace) -> int:
     with sim:
         sim.faults.update(latency_s=args.latency)
         sim.set_shapes(pad=args.pad, heartbeat=args.heartbeat)
+        if args.write_config is not None:
+            write_config(args.write_config, sim)
         print(json.dumps({"url": sim.url, "origin": sim.origin,
                           "ca": str(sim.ca_path) if sim.ca_path else None,
                           "inspect": sim.inspect_url}), flush=True)
