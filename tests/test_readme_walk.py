@@ -44,7 +44,7 @@ def readme_commands() -> list[str]:
                     shlex.split(pending, comments=True)
                 except ValueError:  # a quoted string goes on to the next line
                     continue
-                if pending.strip():
+                if _without_comment(pending):
                     found.append(_without_comment(pending))
                 pending = ""
         section = re.sub(r"```.*?```", "", section, flags=re.DOTALL)
