@@ -60,7 +60,7 @@ def test_sessions_table_newest_first_within_100_columns(history):
     result = kiosk("sessions", "--db", str(history))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "ENDED"]
+    assert lines[0].split() == ["ID", "STARTED", "LENGTH", "DESK", "AGENT", "END", "REASON"]
     assert [line.split()[0] for line in lines[1:]] == ["6", "5", "4", "3", "2", "1"]
     assert "(active)" in lines[1] and "agent" in lines[2]
     assert all(len(line) <= 100 for line in lines)
