@@ -218,6 +218,10 @@ KEYS: tuple[Key, ...] = (
         _nonempty),
     Key("log.retention_days", (int,), 365, "≥ 1; `kiosk purge` removes older sessions",
         _at_least(1)),
+    Key("log.journal_socket", (str,), "/run/systemd/journal/socket",
+        "journald's native socket: every session-log event is copied there; empty = off"),
+    Key("log.metrics_file", (str,), "/run/hotdesk/metrics/hotdesk.prom",
+        "node_exporter's textfile collector reads it; empty = off"),
 )
 
 KEYS_BY_NAME = {k.name: k for k in KEYS}
@@ -296,6 +300,8 @@ class GpioConfig:
 class LogConfig:
     database: Path
     retention_days: int
+    journal_socket: Path | None = None  # None: no copy to the journal
+    metrics_file: Path | None = None  # None: no metrics file
 
 
 @dataclass(frozen=True)
@@ -509,7 +515,9 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             hold_s=v["gpio.hold_s"],
         ),
         log=LogConfig(database=_resolved(v["log.database"], base),
-                      retention_days=v["log.retention_days"]),
+                      retention_days=v["log.retention_days"],
+                      journal_socket=_path_or_none(v["log.journal_socket"], base),
+                      metrics_file=_path_or_none(v["log.metrics_file"], base)),
         source=source,
     )
 

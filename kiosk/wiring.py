@@ -52,14 +52,16 @@ class Unit:
     demo_agents: list[DemoAgent] = field(default_factory=list)
     lock: object | None = None  # the unit's RuntimeLock: one kiosk per unit
     gpio_error: str | None = None  # why the GPIO panel could not be opened (kiosk status)
+    journal: object | None = None  # the session log's copy to journald
+    metrics: object | None = None  # the node_exporter textfile
     _closed: bool = False
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for part in (self.engine, self.panel, self.session_log, self.phone_sim,
-                     self.callcenter_sim):
+        for part in (self.engine, self.metrics, self.journal, self.panel, self.session_log,
+                     self.phone_sim, self.callcenter_sim):
             if part is not None:
                 with contextlib.suppress(Exception):
                     part.close()
@@ -105,6 +107,10 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
         opened.callback(host.session.close)
         session_log = SessionLog(config.log.database, desk=config.desk.id)
         opened.callback(session_log.close)
+        journal, metrics = _site_tools(config, session_log)
+        for part in (journal, metrics):
+            if part is not None:
+                opened.callback(part.close)
         gpio_error = None
         try:
             panel = open_panel(config)
@@ -118,9 +124,29 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
             opened.callback(panel.close)
         engine = DeskEngine(config, host_client=host, session_log=session_log,
                             phone_factory=_phone_factory(config), panel=panel, clock=clock)
+        if metrics is not None:
+            engine.observe(metrics.observe)
+            metrics.start()
         opened.pop_all()  # all up: the unit owns them now
     return Unit(config=config, engine=engine, session_log=session_log, panel=panel, lock=lock,
-                gpio_error=gpio_error)
+                gpio_error=gpio_error, journal=journal, metrics=metrics)
+
+
+def _site_tools(config: configuration.Config, session_log):
+    """The copies a site's own tools read: session-log events to journald, and the desk's
+    metrics for node_exporter's textfile collector (each off when its key is empty)."""
+    from kiosk.journal import JournalCopy
+    from kiosk.metrics import DeskMetrics
+
+    journal = metrics = None
+    if config.log.journal_socket is not None:
+        journal = JournalCopy(config.log.journal_socket)
+        session_log.when_recorded.append(journal)
+    if config.log.metrics_file is not None:
+        metrics = DeskMetrics(config.log.metrics_file, desk=config.desk.id,
+                              session_log=session_log)
+        session_log.when_recorded.append(metrics.event)
+    return journal, metrics
 
 
 def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configuration.Config:
@@ -132,7 +158,8 @@ def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configur
         "signin": {"languages": list(configuration.SUPPORTED_LANGUAGES)},
         "session": {"warn_before_s": 30, "heartbeat_s": 15},
         "phone": {"port": phone_port},
-        "log": {"database": str(workdir / "sessions.db")},
+        "log": {"database": str(workdir / "sessions.db"),
+                "journal_socket": "", "metrics_file": ""},  # the demo stays out of the system's
     })
 
 

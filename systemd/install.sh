@@ -90,7 +90,9 @@ if [ "$MODE" = install ]; then
   SOURCE_CHANGED=0
 
   # 1. system packages: touch input (mtdev), fonts for Chinese and Arabic, GPIO (lgpio), venv
-  PACKAGES="python3-venv python3-pip libmtdev1 fonts-noto-cjk fonts-noto-core python3-lgpio"
+  # and node_exporter, which the site's Prometheus scrapes (it reads the kiosk's metrics file)
+  PACKAGES="python3-venv python3-pip libmtdev1 fonts-noto-cjk fonts-noto-core python3-lgpio
+            prometheus-node-exporter"
   missing=""
   for p in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -155,6 +157,32 @@ if [ "$MODE" = install ]; then
     install_file "$SRC/systemd/$unit" "$UNITS/$unit" 0644
   done
   install_file "$SRC/systemd/99-hotdesk-deskphone.rules" "$UDEV/99-hotdesk-deskphone.rules" 0644
+
+  # 6. the journal's catalog (journalctl -x explains every entry of the kiosk)
+  CATALOG_CHANGED=$CHANGED; CHANGED=0
+  install_file "$SRC/systemd/hotdesk-kiosk.catalog" \
+    "$ROOT/usr/lib/systemd/catalog/hotdesk-kiosk.catalog" 0644
+  if [ "$CHANGED" = 1 ]; then act journalctl --update-catalog; fi
+  CHANGED=$((CATALOG_CHANGED | CHANGED))
+
+  # 7. node_exporter's textfile collector reads the kiosk's metrics (/run/hotdesk/metrics)
+  DEFAULTS="$ROOT/etc/default/prometheus-node-exporter"
+  TEXTFILE="--collector.textfile.directory=/run/hotdesk/metrics"
+  if [ -f "$DEFAULTS" ] && grep -q -- "$TEXTFILE" "$DEFAULTS"; then
+    :
+  elif [ -f "$DEFAULTS" ] && grep -q -- "--collector.textfile.directory" "$DEFAULTS"; then
+    say "  node_exporter reads another textfile directory ($DEFAULTS): add $TEXTFILE there"
+  else
+    mkdir -p "$(dirname "$DEFAULTS")"
+    if [ -f "$DEFAULTS" ] && grep -q '^ARGS=' "$DEFAULTS"; then
+      sed -i "s|^ARGS=\"\(.*\)\"|ARGS=\"\1 $TEXTFILE\"|; s|^ARGS=\" |ARGS=\"|" "$DEFAULTS"
+    else
+      printf '# set by hotdesk install.sh: the kiosk'"'"'s metrics\nARGS="%s"\n' "$TEXTFILE" >> "$DEFAULTS"
+    fi
+    say "node_exporter now reads the kiosk's metrics ($DEFAULTS)"
+    CHANGED=1
+    act systemctl restart prometheus-node-exporter
+  fi
 
   if [ "$CHANGED" = 1 ]; then
     act systemctl daemon-reload

@@ -51,7 +51,9 @@ def unit_settings(tmp_path: Path, *, url: str, host=None, **overrides) -> dict:
            "callcenter": {"url": url, "default_domain": "demo.example",
                           "connect_timeout_s": 1, "read_timeout_s": 2},
            "signin": {"languages": ["en", "fr", "zh_CN", "ar"]},
-           "log": {"database": str(tmp_path / "sessions.db")}}
+           # no copies to this machine's journal or /run (the floor's tests turn them on)
+           "log": {"database": str(tmp_path / "sessions.db"), "journal_socket": "",
+                   "metrics_file": ""}}
     for dotted, value in overrides.items():
         section, key = dotted.split("__")
         raw.setdefault(section, {})[key] = value

@@ -132,6 +132,11 @@ class SessionLog:
         self.monotonic = monotonic
         self.boot_id = _boot_id() if boot_id is None else boot_id
         self.last_error: SessionLogError | None = None
+        #: called with each event row once it is committed (the journal, the metrics); on the
+        #: writer's thread, so they must not block (they queue)
+        self.when_recorded: list[Callable[[dict], None]] = []
+        self._uncommitted: list[dict] = []
+        self._agents: dict[int, str] = {}  # session -> agent, for the event copies
         self._lock = threading.RLock()
         self._closed = False
         moved_to = self._set_aside_if_corrupt()
@@ -200,26 +205,54 @@ class SessionLog:
                 with self.db.atomic():
                     yield self.db
             except sqlite3.Error as exc:
+                self._uncommitted.clear()
                 error = _write_error(exc, self.path)
                 self.last_error = error
                 log.error("%s", error)
                 raise error from None
+            except BaseException:
+                self._uncommitted.clear()
+                raise
             self.last_error = None
+            committed, self._uncommitted = self._uncommitted, []
+            for row in committed:
+                self._tell(row)
+
+    def _tell(self, row: dict) -> None:
+        """A committed event to whoever copies them (never in the way of the log)."""
+        if not self.when_recorded:
+            return
+        session = row["session"]
+        copy = {**row, "agent": self._agent_of(session) if session is not None else None}
+        for callback in list(self.when_recorded):
+            try:
+                callback(copy)
+            except Exception:
+                log.exception("a copy of a session-log event failed")
+
+    def _agent_of(self, session: int) -> str | None:
+        if session not in self._agents:
+            found = self.db.execute("SELECT agent FROM sessions WHERE id = ?",
+                                    [session]).fetchone()
+            self._agents[session] = found[0] if found else None
+        return self._agents[session]
 
     def _now(self) -> tuple[str, float]:
         return utc_iso(self.clock()), self.monotonic()
 
     def _event_row(self, kind: str, session: int | None, detail: dict) -> dict:
+        """An event row (inside `_writing`: copied to `when_recorded` once committed)."""
         check_no_secrets(detail)
         when, mono = self._now()
-        return {"time": when, "mono": mono, "session": session, "desk": self.desk, "kind": kind,
-                "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)}
+        row = {"time": when, "mono": mono, "session": session, "desk": self.desk, "kind": kind,
+               "detail": json.dumps(detail, ensure_ascii=False, sort_keys=True)}
+        self._uncommitted.append(row)
+        return row
 
     def record(self, kind: str, session: int | None = None, **detail: Any) -> int:
         """Record an event (sign-in failure, throttle, reconnect, warning, admin action, …)."""
-        row = self._event_row(kind, session, detail)
         with self._writing() as db:
-            return db["events"].insert(row).last_pk
+            return db["events"].insert(self._event_row(kind, session, detail)).last_pk
 
     def begin_session(self, agent: str, *, agent_name: str = "", language: str = "",
                       stay_signed_in: bool = False, phone_serial: str | None = None,
@@ -266,10 +299,10 @@ class SessionLog:
     def fail_sign_in(self, session: int | None, agent: str, reason: str, **detail: Any) -> None:
         """A sign-in that did not complete: one `signin_failed` event with the reason (never the
         password); its session row, if one was opened, is closed as `failed`."""
-        row = self._event_row("signin_failed", session, {"agent": agent, "reason": reason,
-                                                         **detail})
         when, mono = self._now()
         with self._writing() as db:
+            row = self._event_row("signin_failed", session, {"agent": agent, "reason": reason,
+                                                             **detail})
             if session is not None:
                 db["sessions"].update(session, {"status": "failed", "ended": when,
                                                 "ended_mono": mono, "end_reason": "failed"})

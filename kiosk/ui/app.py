@@ -26,6 +26,8 @@ from kiosk.ui import fonts, i18n
 from kiosk.ui.messages import NOTICES, WARNINGS, error_text
 
 log = logging.getLogger(__name__)
+
+UI_ALIVE_S = 5.0  # how often the UI's clock ticks the metrics' heartbeat
 HERE = Path(__file__).parent
 
 from kiosk.ui.mirror import MirrorBox  # noqa: E402,F401 - a kv class, before the rules
@@ -134,6 +136,13 @@ class KioskApp(App):
                 target=self._build_unit, name="unit-start", daemon=True).start(), 0.05)
         if self.notifier is not None:
             Clock.schedule_once(self._ready, 0)  # after the first frame
+        Clock.schedule_interval(self._ui_alive, UI_ALIVE_S)
+
+    def _ui_alive(self, dt=None) -> None:
+        """The metrics' heartbeat, from this (the UI's) clock: a frozen screen goes stale."""
+        metrics = getattr(self.unit, "metrics", None)
+        if metrics is not None:
+            metrics.ui_alive()
 
     def _build_unit(self) -> None:
         try:
