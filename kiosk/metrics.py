@@ -26,7 +26,7 @@ metrics.close()                               # at stop: the file says "out of s
 | `hotdesk_cleanups_owed` | server clean-ups waiting in the outbox |
 | `hotdesk_resync_corrections_total` | reads that found the kiosk's view wrong (from the log) |
 | `hotdesk_ui_heartbeat_timestamp_seconds` | the UI clock's last tick: stale = frozen screen |
-| `hotdesk_build_info{version,desk}` | 1 |
+| `hotdesk_build_info{version}` | 1 (desk, floor and zone: the site's target labels) |
 
 No agent IDs as labels, no sample timestamps; floor and zone are the site's target labels.
 """
@@ -82,8 +82,10 @@ class DeskMetrics:
         self.corrections = Counter("hotdesk_resync_corrections",
                                    "Reads that found the kiosk's view of the server wrong",
                                    registry=registry)
-        gauge("hotdesk_build_info", "The kiosk's version and desk", ["version", "desk"]).labels(
-            version=__version__, desk=desk).set(1)
+        # (the desk, floor and zone are the site's target labels: file_sd from the inventory)
+        gauge("hotdesk_build_info", "The kiosk's version", ["version"]).labels(
+            version=__version__).set(1)
+        self.desk = desk
         self.in_service.set(1)
         self._load_counts()
         self._wake = threading.Event()
