@@ -24,10 +24,10 @@ from typing import Any
 from kiosk.callcenter.urls import XsiUrlError, XsiUrls
 from kiosk.errors import ConfigError, Problem
 from kiosk.identity import is_full_user_id, is_host_name, normalise_user_id
+from kiosk.paths import CONFIG_DEFAULT_PATH as DEFAULT_PATH
+from kiosk.paths import CONFIG_ENV_VAR as ENV_VAR
 from kiosk.secret import Secret
 
-DEFAULT_PATH = Path("/etc/hotdesk/kiosk.toml")
-ENV_VAR = "HOTDESK_CONFIG"
 HOST_PASSWORD_CREDENTIAL = "host-password"  # noqa: S105 - a credential name, not a secret
 
 #: The languages the kiosk has catalogues for (gettext names).

@@ -23,3 +23,9 @@ def assets_dir() -> Path:
 def asset(*parts: str) -> Path:
     """A shipped file, e.g. `asset("demo", "directory.toml")`."""
     return assets_dir().joinpath(*parts)
+
+
+#: Where the unit's configuration is (here, not in `kiosk.config`, so that the command line
+#: names it without loading the configuration's machinery: `kiosk status` starts faster).
+CONFIG_DEFAULT_PATH = Path("/etc/hotdesk/kiosk.toml")
+CONFIG_ENV_VAR = "HOTDESK_CONFIG"

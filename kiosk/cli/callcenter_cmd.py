@@ -12,8 +12,8 @@ import signal
 import sys
 import threading
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from kiosk import config as configuration
 from kiosk.cli.common import (
     EXIT_CREDENTIALS,
     EXIT_UNREACHABLE,
@@ -24,8 +24,10 @@ from kiosk.cli.common import (
     load_config,
 )
 from kiosk.errors import CallCenterError, IdentityError, Rejected
-from kiosk.identity import normalise_user_id
 from kiosk.secret import Secret
+
+if TYPE_CHECKING:
+    from kiosk import config as configuration
 
 log = logging.getLogger("kiosk.callcenter")
 
@@ -95,6 +97,8 @@ def _optional(call):
 
 
 def _user_id(args: argparse.Namespace, config: configuration.Config) -> str:
+    from kiosk.identity import normalise_user_id
+
     try:
         return normalise_user_id(args.user, default_domain=config.callcenter.default_domain,
                                  append_domain=config.signin.append_domain)
@@ -274,6 +278,7 @@ def run_watch(args: argparse.Namespace) -> int:
 
 
 def _host_client(config: configuration.Config):
+    from kiosk import config as configuration
     from kiosk.callcenter.client import XsiClient
 
     password = configuration.host_password(config)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kiosk import config as configuration
+from kiosk.paths import CONFIG_DEFAULT_PATH, CONFIG_ENV_VAR
+
+if TYPE_CHECKING:
+    from kiosk import config as configuration
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -30,13 +34,14 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         type=Path,
         default=None,
-        help=f"configuration file (default: ${configuration.ENV_VAR}, "
-        f"then {configuration.DEFAULT_PATH})",
+        help=f"configuration file (default: ${CONFIG_ENV_VAR}, then {CONFIG_DEFAULT_PATH})",
     )
 
 
 def load_config(args: argparse.Namespace) -> configuration.Config:
     """The configuration named by `--config`, `$HOTDESK_CONFIG` or the default path."""
+    from kiosk import config as configuration
+
     return configuration.load(args.config or configuration.default_path())
 
 

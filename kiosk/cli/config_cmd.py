@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from kiosk import config as configuration
 from kiosk.cli.common import EXIT_OK, EXIT_USAGE
 from kiosk.errors import ConfigError
 
@@ -23,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
+    from kiosk import config as configuration
+
     try:
         config = configuration.load(args.file)
     except ConfigError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from kiosk import config as configuration
 from kiosk.cli.common import add_config_option
 
 
@@ -22,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_doctor(args: argparse.Namespace) -> int:
+    from kiosk import config as configuration
     from kiosk.doctor import Doctor, as_json
 
     checks = Doctor(args.config or configuration.default_path()).run()
