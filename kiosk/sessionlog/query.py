@@ -5,6 +5,7 @@ kiosk's writes; only `purge` writes.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import re
@@ -244,12 +245,6 @@ def stats(conn: sqlite3.Connection, *, since: str | None = None, until: str | No
                            ("started < ?", until), ("desk = ?", desk),
                            *_agent_condition(agent))
     where = where.removeprefix(" WHERE ")
-    durations = [row[0] for row in conn.execute(
-        f"SELECT duration_s FROM sessions WHERE {where} AND duration_s IS NOT NULL", params)]
-    count = conn.execute(f"SELECT count(*) FROM sessions WHERE {where}", params).fetchone()[0]
-    reasons = {row[0] or "(open)": row[1] for row in conn.execute(
-        f"SELECT end_reason, count(*) FROM sessions WHERE {where} GROUP BY end_reason "
-        "ORDER BY count(*) DESC", params)}
     failed_where, failed_params = _where(
         ("kind = 'signin_failed'", True), ("time >= ?", since), ("time < ?", until),
         ("desk = ?", desk), *[(c.replace("agent", "json_extract(detail, '$.agent')"), v)
@@ -257,28 +252,41 @@ def stats(conn: sqlite3.Connection, *, since: str | None = None, until: str | No
     failed_by_agent = {row[0]: row[1] for row in conn.execute(
         "SELECT json_extract(detail, '$.agent'), count(*) FROM events" + failed_where
         + " GROUP BY 1", failed_params)}
+    # One pass over the sessions for every figure (each further scan cost as much again).
+    count, durations, reasons = 0, [], collections.Counter()
+    grouped: dict[str, list] = {}  # group -> [sessions, total_s, durations]
+    column = {"agent": 0, "day": 1, "reason": 2}.get(by or "")
+    for row in conn.execute(
+            f"SELECT agent, substr(started, 1, 10), coalesce(end_reason, '(open)'), duration_s "
+            f"FROM sessions WHERE {where}", params):
+        duration = row[3]
+        count += 1
+        reasons[row[2]] += 1
+        if duration is not None:
+            durations.append(duration)
+        if column is not None:
+            group = grouped.setdefault(row[column], [0, 0.0, []])
+            group[0] += 1
+            if duration is not None:
+                group[1] += duration
+                group[2].append(duration)
     groups: list[dict] = []
-    if by is not None:
-        key = {"agent": "agent", "day": "substr(started, 1, 10)",
-               "reason": "coalesce(end_reason, '(open)')"}[by]
-        for row in conn.execute(
-                f"SELECT {key} AS grp, count(*) AS sessions, coalesce(sum(duration_s), 0) "
-                f"AS total_s FROM sessions WHERE {where} GROUP BY grp ORDER BY grp", params):
-            groups.append({by: row[0], "sessions": row[1], "total_s": round(row[2], 3)})
-        medians = _medians(conn, key, where, params)
-        for group in groups:
-            group["median_s"] = medians.get(group[by])
-            if by == "agent":
-                group["failed_sign_ins"] = failed_by_agent.get(group[by], 0)
-        if by == "agent":  # agents who only ever failed to sign in
-            seen = {g["agent"] for g in groups}
-            groups += [{"agent": a, "sessions": 0, "total_s": 0.0, "median_s": None,
-                        "failed_sign_ins": n} for a, n in sorted(failed_by_agent.items())
-                       if a and a not in seen]
+    for key in sorted(grouped, key=lambda k: (k is None, k or "")):
+        sessions, total, values = grouped[key]
+        group = {by: key, "sessions": sessions, "total_s": round(total, 3),
+                 "median_s": statistics.median(values) if values else None}
+        if by == "agent":
+            group["failed_sign_ins"] = failed_by_agent.get(key, 0)
+        groups.append(group)
+    if by == "agent":  # agents who only ever failed to sign in
+        seen = {g["agent"] for g in groups}
+        groups += [{"agent": a, "sessions": 0, "total_s": 0.0, "median_s": None,
+                    "failed_sign_ins": n} for a, n in sorted(failed_by_agent.items())
+                   if a and a not in seen]
     return Stats(sessions=count, total_s=round(sum(durations), 3),
                  median_s=statistics.median(durations) if durations else None,
-                 failed_sign_ins=sum(failed_by_agent.values()), end_reasons=reasons,
-                 groups=groups)
+                 failed_sign_ins=sum(failed_by_agent.values()),
+                 end_reasons=dict(reasons.most_common()), groups=groups)
 
 
 def summary(conn: sqlite3.Connection) -> dict:
@@ -290,15 +298,6 @@ def summary(conn: sqlite3.Connection) -> dict:
         "SELECT agent FROM sessions ORDER BY started DESC LIMIT 50")]
     return {"sessions": count, "first": first, "last": last,
             "agents": list(dict.fromkeys(agents))[:5]}
-
-
-def _medians(conn, key: str, where: str, params: list) -> dict:
-    values: dict[str, list[float]] = {}
-    for group, duration in conn.execute(
-            f"SELECT {key}, duration_s FROM sessions WHERE {where} AND duration_s IS NOT NULL",
-            params):
-        values.setdefault(group, []).append(duration)
-    return {group: statistics.median(v) for group, v in values.items()}
 
 
 @dataclass
