@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kiosk.session import FakeClock
-from kiosk.wiring import build_demo
+from tests.bench.live import demo_unit, requests_per_hour, wait_for
 
 AGENT = ("zoe", "zoe-demo-1")
 USER = "zoe@demo.example"
@@ -23,37 +22,25 @@ CHANGES = 10
 POLL_HEARTBEAT_S = 5
 
 
-def _wait(predicate, timeout: float = 30) -> float:
-    started = time.perf_counter()
-    while not predicate():
-        if time.perf_counter() - started > timeout:
-            raise TimeoutError("the kiosk never showed the change")
-        time.sleep(0.001)
-    return time.perf_counter() - started
-
-
 def _change_latencies(unit, count: int) -> list[float]:
     engine, sim = unit.engine, unit.callcenter_sim
     latencies = []
     for i in range(count):
         code = ("10", "20")[i % 2]
         sim.supervisor_sets(USER, "Unavailable", code)
-        latencies.append(_wait(lambda code=code: engine.snapshot.agent.unavailable_code == code))
+        latencies.append(wait_for(lambda code=code: engine.snapshot.agent.unavailable_code == code))
     return latencies
 
 
 def _unit(tmp: Path, **changes):
-    unit = build_demo(tmp, latency_s=LATENCY_S, config_changes=changes or None)
-    unit.engine.start()
-    unit.engine.settle()
-    return unit
+    return demo_unit(tmp, latency_s=LATENCY_S, **changes)
 
 
 def _push_and_poll(tmp: Path) -> tuple[list[float], list[float]]:
     unit = _unit(tmp / "push")
     try:
         assert unit.engine.sign_in(*AGENT).result(10).ok
-        _wait(lambda: unit.engine.snapshot.push)
+        wait_for(lambda: unit.engine.snapshot.push)
         push = _change_latencies(unit, CHANGES)
     finally:
         unit.close()
@@ -65,31 +52,6 @@ def _push_and_poll(tmp: Path) -> tuple[list[float], list[float]]:
     finally:
         unit.close()
     return push, poll
-
-
-def _requests_per_hour(tmp: Path, events: bool) -> int:
-    """An hour of a signed-in desk under a fake clock, heartbeat by heartbeat."""
-    clock = FakeClock()
-    unit = build_demo(tmp, clock=clock, config_changes={"callcenter": {"events": events}})
-    try:
-        engine, sim = unit.engine, unit.callcenter_sim
-        engine.start()
-        engine.settle()
-        assert engine.sign_in(*AGENT).result(10).ok
-        if events:
-            _wait(lambda: engine.snapshot.push)
-        engine.settle()
-        sim.traffic.clear()
-        heartbeat = unit.config.session.heartbeat_s
-        for _ in range(int(3600 / heartbeat)):
-            clock.advance(heartbeat)
-            engine.settle()
-        count = len(sim.traffic.snapshot())
-    finally:
-        unit.close()
-    # refreshes of the channel and both subscriptions at half-life (30 min) run on the real
-    # clock, not the fake one: counted here
-    return count + (2 * 3 if events else 0)
 
 
 def _sign_in_times(tmp: Path, events: bool) -> list[float]:
@@ -111,8 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         push, poll = _push_and_poll(tmp)
-        polled_hour = _requests_per_hour(tmp / "h-poll", events=False)
-        pushed_hour = _requests_per_hour(tmp / "h-push", events=True)
+        polled_hour = requests_per_hour(tmp / "h-poll", events=False)
+        pushed_hour = requests_per_hour(tmp / "h-push", events=True)
         with_events = _sign_in_times(tmp / "s-push", events=True)
         without = _sign_in_times(tmp / "s-poll", events=False)
     ms = 1000

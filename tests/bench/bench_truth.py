@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from kiosk.session import FakeClock
-from kiosk.wiring import build_demo
+from tests.bench.live import demo_unit, requests_per_hour, wait_for
 
 AGENT = ("zoe", "zoe-demo-1")
 NEXT = ("mai", "mai-demo-1")
@@ -23,20 +23,8 @@ USER = "zoe@demo.example"
 LATENCY_S = 0.05
 
 
-def _wait(predicate, timeout: float = 30) -> float:
-    started = time.perf_counter()
-    while not predicate():
-        if time.perf_counter() - started > timeout:
-            raise TimeoutError("the kiosk never got there")
-        time.sleep(0.001)
-    return time.perf_counter() - started
-
-
 def _unit(tmp: Path, clock=None, latency_s: float = LATENCY_S, **changes):
-    unit = build_demo(tmp, latency_s=latency_s, clock=clock, config_changes=changes or None)
-    unit.engine.start()
-    unit.engine.settle()
-    return unit
+    return demo_unit(tmp, clock=clock, latency_s=latency_s, **changes)
 
 
 def _change_while_resubscribing(tmp: Path, rounds: int = 5) -> list[float]:
@@ -47,10 +35,10 @@ def _change_while_resubscribing(tmp: Path, rounds: int = 5) -> list[float]:
     latencies = []
     try:
         assert engine.sign_in(*AGENT).result(10).ok
-        _wait(lambda: engine.snapshot.push)
+        wait_for(lambda: engine.snapshot.push)
         for i in range(rounds):
             sim.events.cut_all()
-            _wait(lambda: not engine.snapshot.push)
+            wait_for(lambda: not engine.snapshot.push)
             engine.settle()
             hold = sim.traffic.hold(r"^POST .*xsi-events/v2\.0/user/", stage="answer")
             clock.advance(300)  # past any back-off: the channel is opened again
@@ -60,34 +48,13 @@ def _change_while_resubscribing(tmp: Path, rounds: int = 5) -> list[float]:
             started = time.perf_counter()
             sim.supervisor_sets(USER, "Unavailable", code)
             hold.release()
-            _wait(lambda code=code: engine.snapshot.agent.unavailable_code == code)
+            wait_for(lambda code=code: engine.snapshot.agent.unavailable_code == code)
             latencies.append(time.perf_counter() - started)
-            _wait(lambda: engine.snapshot.push)
+            wait_for(lambda: engine.snapshot.push)
             engine.settle()
     finally:
         unit.close()
     return latencies
-
-
-def _requests_per_hour(tmp: Path, *, events: bool, resync_s: int = 300) -> int:
-    """An hour of a signed-in desk under a fake clock, heartbeat by heartbeat."""
-    clock = FakeClock()
-    unit = _unit(tmp, clock=clock, latency_s=0.0, callcenter={"events": events},
-                 session={"resync_s": resync_s})
-    try:
-        engine, sim = unit.engine, unit.callcenter_sim
-        assert engine.sign_in(*AGENT).result(10).ok
-        if events:
-            _wait(lambda: engine.snapshot.push)
-        engine.settle()
-        sim.traffic.clear()
-        heartbeat = unit.config.session.heartbeat_s
-        for _ in range(int(3600 / heartbeat)):
-            clock.advance(heartbeat)
-            engine.settle()
-        return len(sim.traffic.snapshot())
-    finally:
-        unit.close()
 
 
 def _sign_ins(tmp: Path, *, release_in_flight: bool, rounds: int = 4) -> list[float]:
@@ -103,7 +70,7 @@ def _sign_ins(tmp: Path, *, release_in_flight: bool, rounds: int = 4) -> list[fl
                 assert engine.sign_in(*AGENT, stay_signed_in=False).result(10).ok
                 sim.faults.update(fail_next=10_000)
                 clock.advance(unit.config.session.heartbeat_s)
-                _wait(lambda engine=engine: engine.snapshot.agent is None)
+                wait_for(lambda engine=engine: engine.snapshot.agent is None)
                 engine.settle()
                 sim.faults.update(fail_next=0)
                 hold = sim.traffic.hold(r"^PUT .*/services/HotelingHost$")
@@ -123,9 +90,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         resubscribe = _change_while_resubscribing(tmp / "resub")
-        polled = _requests_per_hour(tmp / "poll", events=False)
-        pushed = _requests_per_hour(tmp / "push", events=True)
-        hourly = _requests_per_hour(tmp / "push-3600", events=True, resync_s=3600)
+        polled = requests_per_hour(tmp / "poll", events=False)
+        pushed = requests_per_hour(tmp / "push", events=True)
+        hourly = requests_per_hour(tmp / "push-3600", events=True, resync_s=3600)
         plain = _sign_ins(tmp / "plain", release_in_flight=False)
         held = _sign_ins(tmp / "held", release_in_flight=True)
     ms = 1000
