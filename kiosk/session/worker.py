@@ -72,7 +72,8 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=io_threads,
                                         thread_name_prefix=f"{name}-io")
         self._thread: threading.Thread | None = None
-        self._pending: set[Future] = set()
+        self._pending: set[Future] = set()  # work not yet handled on the worker
+        self._io: set[Future] = set()  # the pool's own futures (stop waits for them)
         self._stopped = False
         clock.when_advanced.append(self.wake)
 
@@ -120,7 +121,7 @@ class Worker:
             self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
         # what is already on the network finishes (each call has its own timeouts)
-        futures.wait(list(self._pending), timeout=timeout)
+        futures.wait(list(self._io), timeout=timeout)
         if self.wake in self.clock.when_advanced:
             self.clock.when_advanced.remove(self.wake)
 
@@ -138,19 +139,37 @@ class Worker:
 
     def offload(self, io: Callable[[], object], then: Callable[[Result], object]) -> Future:
         """Run `io` on the I/O pool, then `then(Result)` on the worker. `io` must not touch
-        engine state: it only talks to the network, the serial line or the disk."""
+        engine state: it only talks to the network, the serial line or the disk. The Future
+        returned is done once `then` has run (what `settle` waits for), not merely the I/O."""
+        handled: Future = Future()
+
+        def finish(result: Result) -> None:
+            try:
+                then(result)
+            finally:
+                handled.set_result(None)
+
         def run() -> None:
             try:
                 result = Result(value=io())
             except BaseException as exc:  # handed to the worker, which decides
                 result = Result(error=exc)
-            if not self._stopped:
-                self.submit(lambda: then(result))
-        return self._track(self._pool.submit(run))
+            if self._stopped:
+                handled.set_result(None)  # nobody will handle it now
+            else:
+                self.submit(lambda: finish(result))
+
+        self._on_pool(self._pool.submit(run))
+        return self._track(handled)
 
     def in_background(self, io: Callable[[], object]) -> Future:
         """Run `io` on the I/O pool where nobody needs its result on the worker."""
-        return self._track(self._pool.submit(io))
+        return self._track(self._on_pool(self._pool.submit(io)))
+
+    def _on_pool(self, future: Future) -> Future:
+        self._io.add(future)
+        future.add_done_callback(self._io.discard)
+        return future
 
     def _track(self, future: Future) -> Future:
         self._pending.add(future)
