@@ -136,6 +136,18 @@ def _bcm_pin(v: int) -> str | None:
     return None if 2 <= v <= 27 else f"must be a BCM GPIO number from 2 to 27 (got {v})"
 
 
+def _ldap_url(v: str) -> str | None:
+    if v and not v.startswith(("ldaps://", "ldap://")):
+        return "`ldaps://host` (or `ldap://host`, then StartTLS)"
+    return None
+
+
+def _ldap_filter(v: str) -> str | None:
+    if "{badge}" not in v or not (v.startswith("(") and v.endswith(")")):
+        return "an LDAP filter with `{badge}`, e.g. `(employeeNumber={badge})`"
+    return None
+
+
 def _proxy_url(v: str) -> str | None:
     from urllib.parse import urlsplit
 
@@ -222,6 +234,28 @@ KEYS: tuple[Key, ...] = (
         "journald's native socket: every session-log event is copied there; empty = off"),
     Key("log.metrics_file", (str,), "/run/hotdesk/metrics/hotdesk.prom",
         "node_exporter's textfile collector reads it; empty = off"),
+    Key("badge.device", (str,), "",
+        "the badge reader, a `/dev/input/by-id/…-event-kbd` path; empty = no reader"),
+    Key("badge.min_length", (int,), 4, "≥ 1; the shortest badge number accepted",
+        _at_least(1)),
+    Key("badge.max_length", (int,), 20, "≥ `badge.min_length`; the longest", _at_least(1)),
+    Key("badge.max_key_gap_ms", (int,), 100,
+        "≥ 1; a read's keys come at most this far apart (a reader, not a person typing)",
+        _at_least(1)),
+    Key("badge.table", (str,), "/etc/hotdesk/badges.json",
+        "badge → user ID, kept by `kiosk badges` (keyed hashes, never a number)"),
+    Key("badge.key_file", (str,), "/etc/hotdesk/badge-key", "the key of those hashes"),
+    Key("badge.ldap_url", (str,), "",
+        "the site's directory, `ldaps://host` (or `ldap://host` with StartTLS); empty = none",
+        _ldap_url),
+    Key("badge.ldap_bind_dn", (str,), "", "who the kiosk binds as; empty = anonymous"),
+    Key("badge.ldap_password_file", (str,), "", "that account's password, in a file"),
+    Key("badge.ldap_base", (str,), "", "where to search, e.g. `ou=people,dc=corp,dc=example`"),
+    Key("badge.ldap_filter", (str,), "(employeeNumber={badge})",
+        "the search, with `{badge}` for the number", _ldap_filter),
+    Key("badge.ldap_attribute", (str,), "mail", "the attribute holding the Call Center user ID"),
+    Key("badge.ldap_cache_s", (int,), 3600, "≥ 0; how long an answer is kept", _at_least(0)),
+    Key("badge.ldap_ca_bundle", (str,), "", "PEM file to trust; empty = the system store"),
 )
 
 KEYS_BY_NAME = {k.name: k for k in KEYS}
@@ -305,6 +339,24 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
+class BadgeConfig:
+    device: str = ""
+    min_length: int = 4
+    max_length: int = 20
+    max_key_gap_ms: int = 100
+    table: Path = Path("/etc/hotdesk/badges.json")
+    key_file: Path = Path("/etc/hotdesk/badge-key")
+    ldap_url: str = ""
+    ldap_bind_dn: str = ""
+    ldap_password_file: Path | None = None
+    ldap_base: str = ""
+    ldap_filter: str = "(employeeNumber={badge})"
+    ldap_attribute: str = "mail"
+    ldap_cache_s: int = 3600
+    ldap_ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     desk: DeskConfig
     callcenter: CallCenterConfig
@@ -313,6 +365,7 @@ class Config:
     phone: PhoneConfig
     gpio: GpioConfig
     log: LogConfig
+    badge: BadgeConfig = field(default_factory=lambda: BadgeConfig())
     source: Path | None = field(default=None, compare=False)
 
     def summary(self) -> str:
@@ -427,6 +480,10 @@ def _check_value(spec: Key, value: Any) -> tuple[Any, str | None]:
 
 def _cross_checks(values: dict[str, Any]) -> list[Problem]:
     problems = []
+    shortest, longest = values.get("badge.min_length"), values.get("badge.max_length")
+    if isinstance(shortest, int) and isinstance(longest, int) and longest < shortest:
+        problems.append(Problem("badge.max_length", f"must be at least badge.min_length "
+                                f"({shortest}), got {longest}"))
     languages = values.get("signin.languages")
     default_language = values.get("signin.default_language")
     if (languages and default_language not in (DERIVED, None)
@@ -518,6 +575,16 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
                       retention_days=v["log.retention_days"],
                       journal_socket=_path_or_none(v["log.journal_socket"], base),
                       metrics_file=_path_or_none(v["log.metrics_file"], base)),
+        badge=BadgeConfig(
+            device=_port(v["badge.device"], base),
+            min_length=v["badge.min_length"], max_length=v["badge.max_length"],
+            max_key_gap_ms=v["badge.max_key_gap_ms"],
+            table=_resolved(v["badge.table"], base), key_file=_resolved(v["badge.key_file"], base),
+            ldap_url=v["badge.ldap_url"], ldap_bind_dn=v["badge.ldap_bind_dn"],
+            ldap_password_file=_path_or_none(v["badge.ldap_password_file"], base),
+            ldap_base=v["badge.ldap_base"], ldap_filter=v["badge.ldap_filter"],
+            ldap_attribute=v["badge.ldap_attribute"], ldap_cache_s=v["badge.ldap_cache_s"],
+            ldap_ca_bundle=_path_or_none(v["badge.ldap_ca_bundle"], base)),
         source=source,
     )
 

@@ -69,6 +69,8 @@ MESSAGE_IDS = {
     "gpio_unavailable": "b1a919b720f8580193a92d5f15151406",
     "admin": "ed36efaa63c354b997069db2322c9dc3",
     "log_reset": "cac158ede68d550cb2d4d85dae22dada",
+    "badge_read": "4e1b6eb64c945fbb8b47cb509d6a41f2",
+    "badge_unknown": "2d52127acca856308b2bc52c47231c4d",
 }
 
 #: syslog priorities: 3 error, 4 warning, 5 notice, 6 info (the default)
@@ -76,7 +78,7 @@ PRIORITIES = {
     "out_of_order": 3, "log_reset": 3, "gpio_unavailable": 3,
     "signin_failed": 4, "throttled": 4, "evicted": 4, "connection_lost": 4,
     "reconnect_failed": 4, "events_down": 4, "resync_corrected": 4,
-    "late_cleanup_repaired": 4, "phone_power_cycle": 4,
+    "late_cleanup_repaired": 4, "phone_power_cycle": 4, "badge_unknown": 4,
     "admin": 5, "policy_sign_out": 5, "stale_guest_released": 5, "moved": 5,
     "signed_in": 5, "signed_out": 5, "reconnected": 5, "outbox_done": 5,
 }

@@ -36,6 +36,7 @@ class DemoAgent:
     user: str  # what to type (the append domain applies)
     password: str
     name: str
+    badge: str = ""  # the demo badge that maps to this agent (the virtual desk taps it)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Unit:
     lock: object | None = None  # the unit's RuntimeLock: one kiosk per unit
     gpio_error: str | None = None  # why the GPIO panel could not be opened (kiosk status)
     journal: object | None = None  # the session log's copy to journald
+    badge_reader: object | None = None  # the badge reader, where one is configured
     metrics: object | None = None  # the node_exporter textfile
     _closed: bool = False
 
@@ -60,7 +62,8 @@ class Unit:
         if self._closed:
             return
         self._closed = True
-        for part in (self.engine, self.metrics, self.journal, self.panel, self.session_log,
+        for part in (self.badge_reader, self.engine, self.metrics, self.journal, self.panel,
+                     self.session_log,
                      self.phone_sim, self.callcenter_sim):
             if part is not None:
                 with contextlib.suppress(Exception):
@@ -127,9 +130,26 @@ def build_unit(config: configuration.Config, *, clock: Clock | None = None,
         if metrics is not None:
             engine.observe(metrics.observe)
             metrics.start()
+        reader = _badge_reader(config, engine)
         opened.pop_all()  # all up: the unit owns them now
     return Unit(config=config, engine=engine, session_log=session_log, panel=panel, lock=lock,
-                gpio_error=gpio_error, journal=journal, metrics=metrics)
+                gpio_error=gpio_error, journal=journal, metrics=metrics, badge_reader=reader)
+
+
+def _badge_reader(config: configuration.Config, engine: DeskEngine):
+    """The badge lookup for the engine, and the reader (started) where one is configured."""
+    from hardware.badge import BadgeReader
+    from kiosk.badges import resolver_for
+
+    engine.badge_resolver = resolver_for(config)
+    if not config.badge.device:
+        return None
+    reader = BadgeReader(config.badge.device, min_length=config.badge.min_length,
+                         max_length=config.badge.max_length,
+                         max_key_gap_s=config.badge.max_key_gap_ms / 1000)
+    reader.when_read = engine.badge_tapped
+    reader.when_rejected = engine.badge_unreadable
+    return reader.start()
 
 
 def _site_tools(config: configuration.Config, session_log):
@@ -160,6 +180,7 @@ def demo_config(workdir: Path, callcenter_url: str, phone_port: str) -> configur
         "phone": {"port": phone_port},
         "log": {"database": str(workdir / "sessions.db"),
                 "journal_socket": "", "metrics_file": ""},  # the demo stays out of the system's
+        "badge": {"table": str(workdir / "badges.json"), "key_file": str(workdir / "badge-key")},
     })
 
 
@@ -203,11 +224,23 @@ def build_demo(workdir: str | Path, *, latency_s: float = 0.0, clock: Clock | No
         engine = DeskEngine(config, host_client=host_client, session_log=session_log,
                             phone_factory=_phone_factory(config), panel=panel, clock=clock)
         opened.pop_all()
-    agents = [DemoAgent(user.id.split("@")[0], user.password, user.name)
-              for user in directory.users.values() if user.guest is not None]
+    agents = [DemoAgent(user.id.split("@")[0], user.password, user.name, f"00452{n:05d}")
+              for n, user in enumerate(directory.users.values(), start=1)
+              if user.guest is not None]
+    _demo_badges(config, engine, {a.badge: f"{a.user}@demo.example" for a in agents})
     return Unit(config=config, engine=engine, session_log=session_log, panel=panel,
                 pin_factory=pin_factory, callcenter_sim=callcenter, phone_sim=phone,
                 demo_agents=agents, lock=lock)
+
+
+def _demo_badges(config: configuration.Config, engine: DeskEngine, badges: dict) -> None:
+    """The demo's badge table (a badge per demo agent), and the engine's lookup in it."""
+    from kiosk.badges import BadgeTable, resolver_for
+
+    table = BadgeTable(config.badge.table, key_file=config.badge.key_file)
+    for number, user_id in badges.items():
+        table.add(number, user_id)
+    engine.badge_resolver = resolver_for(config)
 
 
 def _merge(config: configuration.Config, changes: dict) -> configuration.Config:

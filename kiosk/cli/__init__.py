@@ -23,6 +23,7 @@ import sys
 
 from kiosk import __version__
 from kiosk.cli import (
+    badges_cmd,
     callcenter_cmd,
     config_cmd,
     doctor_cmd,
@@ -41,7 +42,7 @@ log = logging.getLogger("kiosk")
 
 #: Each module adds its commands with `register(subparsers)`.
 COMMAND_MODULES = [ui_cmd, status_cmd, doctor_cmd, config_cmd, callcenter_cmd, phone_cmd,
-                   panel_cmd, log_cmd, sim_cmd]
+                   panel_cmd, badges_cmd, log_cmd, sim_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,6 +43,7 @@ from kiosk.config import Config
 from kiosk.errors import CallCenterError, SessionLogError
 from kiosk.secret import Secret
 from kiosk.session import cleanup as server
+from kiosk.session.badging import BadgeTaps
 from kiosk.session.clock import Clock, SystemClock
 from kiosk.session.live import default_events_factory
 from kiosk.session.model import (
@@ -65,7 +66,7 @@ log = logging.getLogger(__name__)
 ACD_STATES = ("Available", "Unavailable", "Wrap-Up")
 
 
-class DeskEngine(ServerReactions):
+class DeskEngine(ServerReactions, BadgeTaps):
     """The engine for one desk. Seams are keyword arguments:
 
     - `host_client`: an `XsiClient` logged in as the desk's host (frees the desk after a crash);
@@ -346,7 +347,7 @@ class DeskEngine(ServerReactions):
         self._busy_state = State.SIGNING_IN
         self.cleanup.sign_in_began()  # a release on the network may land after it
         self._publish(error=None, notice=None, throttle_wait_s=None, confirm=None,
-                      language=language)
+                      language=language, badge=None)
         try:
             session = self.saga.run(typed, password, option_domain, language, stay)
         except SagaFailed as failure:
@@ -386,7 +387,7 @@ class DeskEngine(ServerReactions):
         self.live.close(session)
         self.sync.stop(session)
         self._busy_state = State.SIGNING_OUT
-        self._publish(confirm=None, warning=None)
+        self._publish(confirm=None, warning=None, badge=None)
         if session.log_id is not None:
             self._logged(self.session_log.mark_signing_out, session.log_id, reason)
         if server_side in ("agent", "queues") and session.reconnecting:

@@ -119,6 +119,7 @@ class Snapshot:
     out_of_order: str | None = None  # the reason, as a code
     unavailable_codes: tuple[tuple[str, str], ...] = ()
     log_problem: str | None = None  # the session log cannot be written (shown to facilities)
+    badge: BadgeTap | None = None  # the last badge tap, until it is dealt with
     language: str = "en"
     stay_signed_in_default: bool = True
 
@@ -135,6 +136,19 @@ def light_for(snapshot: Snapshot) -> Light:
     if state is State.ACTIVE:
         return Light.BUSY
     return Light.FREE
+
+
+@dataclass(frozen=True)
+class BadgeTap:
+    """A badge tapped at the reader, as the screen shows it. `kind`: `fill` (the sign-in form
+    gets `user_id`), `sign_out` (the signed-in agent's own badge: offer to sign out), `taken`
+    (another agent's: the desk is `name`'s), `unknown`, `unreadable`, `busy` (a sign-in or
+    sign-out is under way). `seq` tells two taps apart."""
+
+    kind: str
+    user_id: str | None = None
+    name: str | None = None
+    seq: int = 0
 
 
 @dataclass(frozen=True)

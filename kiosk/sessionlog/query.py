@@ -61,6 +61,9 @@ EVENT_KINDS = {
     "gpio_unavailable": "the GPIO panel could not be opened at start (error)",
     "admin": "an administrator's action: force_release (reason, guest, agent, operator)",
     "log_reset": "a corrupt session log was set aside and a new one started (moved_to)",
+    "badge_read": "a badge was tapped at the reader (badge masked, agent, source, outcome)",
+    "badge_unknown": "a badge the table and the directory do not know was tapped (badge "
+                     "masked)",
 }
 
 

@@ -28,6 +28,10 @@ from kiosk.ui.messages import NOTICES, WARNINGS, error_text
 log = logging.getLogger(__name__)
 
 UI_ALIVE_S = 5.0  # how often the UI's clock ticks the metrics' heartbeat
+#: what a badge tap that fills nothing says
+BADGE_NOTICES = {"unknown": "This badge is not known here. Type your user ID.",
+                 "unreadable": "The badge could not be read. Tap it again.",
+                 "busy": "A sign-in or sign-out is under way. Tap again in a moment."}
 HERE = Path(__file__).parent
 
 from kiosk.ui.mirror import MirrorBox  # noqa: E402,F401 - a kv class, before the rules
@@ -74,6 +78,7 @@ class KioskApp(App):
         self.engine = engine
         self.unit_factory = unit_factory
         self.unit = None
+        self._badge_seq = 0  # the last badge tap that filled the sign-in form
         self._pending_sign_in = None
         self.notifier = notifier  # sd_notify under systemd (kiosk run), else None
         self.config_ = config
@@ -316,6 +321,14 @@ class KioskApp(App):
             self.notifier.status(status_line(snapshot))
 
     def _route(self, previous: Snapshot, snapshot: Snapshot) -> None:
+        badge = snapshot.badge
+        if badge is not None and badge.kind == "fill" and badge.seq != self._badge_seq \
+                and snapshot.state is State.IDLE:
+            self._badge_seq = badge.seq  # a tap fills the form once
+            self._build_other_screens()
+            self.manager.current = "signin"
+            self.screens["signin"].fill_from_badge(badge.user_id)
+            return
         state = snapshot.state
         if state is State.OUT_OF_ORDER:
             target = "outoforder"
@@ -354,6 +367,26 @@ class KioskApp(App):
         if hasattr(screen, "show"):
             screen.show(self.snapshot)
 
+    def _badge_overlay(self, snapshot: Snapshot) -> bool:
+        """A badge tap that needs saying: sign out (the agent's own), taken, unknown, …"""
+        badge, engine, overlay = snapshot.badge, self.engine, self.overlay
+        if badge is None or snapshot.state not in (State.IDLE, State.ACTIVE):
+            return False
+        ok = [(self.tr("OK"), engine.dismiss_badge, "primary")]
+        if badge.kind == "sign_out" and snapshot.state is State.ACTIVE:
+            overlay.present("badge", self.tr("Sign out?"), self.tr("You tapped your badge."),
+                            [(self.tr("Sign out"), engine.sign_out, "danger"),
+                             (self.tr("Cancel"), engine.dismiss_badge, "quiet")])
+        elif badge.kind == "taken" and snapshot.state is State.ACTIVE:
+            overlay.present("badge", self.tr("This desk is taken"),
+                            self.tr("{name} is signed in here.",
+                                    name=self.legible(badge.name or "", badge.name or "")), ok)
+        elif badge.kind in BADGE_NOTICES:
+            overlay.present("badge", self.tr("Badge"), self.tr(BADGE_NOTICES[badge.kind]), ok)
+        else:
+            return False
+        return True
+
     def _overlay(self, snapshot: Snapshot) -> None:
         overlay, engine = self.overlay, self.engine
         if snapshot.confirm == "off_hook":
@@ -375,6 +408,8 @@ class KioskApp(App):
             buttons.append((self.tr("Sign out now"), engine.sign_out, "danger"))
             overlay.present("warning", self.tr(WARNINGS[warning.kind]), message, buttons,
                             urgent=True)
+        elif self._badge_overlay(snapshot):
+            pass
         elif snapshot.notice in NOTICES and snapshot.state is State.IDLE:
             overlay.present("notice", self.tr("Signed out"), self.tr(NOTICES[snapshot.notice]),
                             [(self.tr("OK"), engine.dismiss_notice, "primary")])

@@ -92,6 +92,12 @@ class DemoLayout(BoxLayout):
             self.unit.callcenter_sim.supervisor_sets(agent.user_id, "Unavailable",
                                                            SUPERVISOR_CODE)
 
+    def tap_badge(self, user: str) -> None:
+        """The simulated badge reader: `user`'s demo badge is tapped (as a reader types it)."""
+        agent = next((a for a in self.unit.demo_agents if a.user == user), None)
+        if agent is not None and agent.badge:
+            self.unit.engine.badge_tapped(agent.badge)
+
     def toggle_handset(self):
         if self.off_hook:
             self.unit.phone_sim.hang_up()

@@ -151,7 +151,8 @@ def source_messages() -> list[str]:
     for module, names in (("kiosk.ui.progress", ["STEP_TEXT"]),
                           ("kiosk.ui.welcome", ["PHONE_TEXT", "NETWORK_TEXT"]),
                           ("kiosk.ui.signedin", ["ACD_TEXT"]),
-                          ("kiosk.ui.outoforder", ["REASONS"])):
+                          ("kiosk.ui.outoforder", ["REASONS"]),
+                          ("kiosk.ui.app", ["BADGE_NOTICES"])):
         source = (here / (module.rsplit(".", 1)[1] + ".py")).read_text(encoding="utf-8")
         for name in names:
             start = source.index(f"{name} = {{")

@@ -86,6 +86,14 @@ class SignInScreen(Screen):
         self.ids.password.focus = True
         self.point_keyboard_at(self.ids.password)
 
+    def fill_from_badge(self, user_id: str | None) -> None:
+        """A badge was tapped: its user ID in the form, the keyboard on the password (a badge
+        never replaces the password)."""
+        app = App.get_running_app()
+        self.ids.user.text = user_id or ""
+        self.next_field()
+        self.error_text = app.tr("Badge read. Now type your password.")
+
     def cancel(self) -> None:
         self.wipe()
         App.get_running_app().show_welcome()

@@ -1,0 +1,262 @@
+"""The badge reader: a USB keyboard-wedge reader (HID Prox, MIFARE) that "types" the card
+number and Enter, read through evdev with an exclusive grab so its keystrokes never land in a
+form field or anywhere else.
+
+```python
+reader = BadgeReader("/dev/input/by-id/usb-HID_Prox-event-kbd", min_length=6, max_length=16)
+reader.when_read = lambda number: ...        # a well-formed read, on the reader's thread
+reader.when_rejected = lambda reason: ...    # garbage, a stuck key, typed too slowly, …
+reader.when_unplugged = lambda: ...          # and it is found again when plugged back in
+reader.start()
+reader.close()
+```
+
+`BadgeDecoder` is the pure part: evdev key events in, a read or a rejection out. A read is
+digits or hexadecimal digits, `min_length` to `max_length` long, each key within
+`max_key_gap_s` of the one before (faster than a person types), ended by Enter. A key held
+down (auto-repeat), a character outside the set, a read too long or too slow, or a read cut by
+the reader's unplugging is rejected with the reason, and nothing else changes.
+
+Where a site uses PC/SC contact-less readers, `PcscReader` reads the card's UID with pyscard
+(the optional `pcsc` extra).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+EV_KEY = 1
+KEY_DOWN, KEY_HELD = 1, 2
+#: evdev key codes of what a wedge reader types: digits, A-F, Enter
+KEY_CHARS = {2: "1", 3: "2", 4: "3", 5: "4", 6: "5", 7: "6", 8: "7", 9: "8", 10: "9", 11: "0",
+             30: "A", 48: "B", 46: "C", 32: "D", 18: "E", 33: "F",
+             79: "1", 80: "2", 81: "3", 75: "4", 76: "5", 77: "6", 71: "7", 72: "8", 73: "9",
+             82: "0"}  # (and the keypad's digits)
+ENTER_KEYS = {28, 96}  # Enter, keypad Enter
+SHIFT_KEYS = {42, 54}  # a reader may shift for A-F: ignored
+
+
+@dataclass(frozen=True)
+class BadgeRead:
+    number: str
+
+
+@dataclass(frozen=True)
+class BadgeRejected:
+    reason: str  # garbage, stuck_key, too_slow, too_short, too_long, unplugged
+
+
+class BadgeDecoder:
+    """Key events (evdev `InputEvent`s, or anything with `type`, `code`, `value` and
+    `timestamp()`) to reads. Pure: no device, no thread."""
+
+    def __init__(self, *, min_length: int = 4, max_length: int = 20,
+                 max_key_gap_s: float = 0.1):
+        self.min_length = min_length
+        self.max_length = max_length
+        self.max_key_gap_s = max_key_gap_s
+        self._typed: list[str] = []
+        self._last: float | None = None
+        self._spoiled: str | None = None  # why the read under way will be rejected
+
+    def feed(self, event) -> BadgeRead | BadgeRejected | None:
+        if event.type != EV_KEY or event.value not in (KEY_DOWN, KEY_HELD):
+            return None
+        if event.code in SHIFT_KEYS:
+            return None
+        now = event.timestamp()
+        if event.value == KEY_HELD:
+            self._spoil("stuck_key")
+            self._last = now
+            return None
+        if self._last is not None and self._typed and now - self._last > self.max_key_gap_s:
+            self._spoil("too_slow")  # a person at a keyboard, not a reader
+        self._last = now
+        if event.code in ENTER_KEYS:
+            return self._finish()
+        char = KEY_CHARS.get(event.code)
+        if char is None:
+            self._spoil("garbage")
+        else:
+            self._typed.append(char)
+        if len(self._typed) > self.max_length:
+            self._spoil("too_long")
+        return None
+
+    def _spoil(self, reason: str) -> None:
+        if self._spoiled is None:
+            self._spoiled = reason
+
+    def _finish(self) -> BadgeRead | BadgeRejected | None:
+        typed, spoiled = "".join(self._typed), self._spoiled
+        self.reset()
+        if not typed and spoiled is None:
+            return None  # a lone Enter: nothing was read
+        if spoiled is not None:
+            return BadgeRejected(spoiled)
+        if len(typed) < self.min_length:
+            return BadgeRejected("too_short")
+        return BadgeRead(typed)
+
+    def cut(self) -> BadgeRejected | None:
+        """The reader went away mid-read: what was typed is rejected."""
+        had = bool(self._typed) or self._spoiled is not None
+        self.reset()
+        return BadgeRejected("unplugged") if had else None
+
+    def reset(self) -> None:
+        self._typed, self._last, self._spoiled = [], None, None
+
+
+class BadgeReader:
+    """The wedge reader at `device` (a `/dev/input/by-id/…` path), grabbed exclusively and read
+    on a thread of its own; found again when unplugged and plugged back in. `open_device`: the
+    seam (default `evdev.InputDevice`)."""
+
+    def __init__(self, device: str, *, min_length: int = 4, max_length: int = 20,
+                 max_key_gap_s: float = 0.1, retry_s: float = 1.0,
+                 open_device: Callable | None = None):
+        self.device = device
+        self.retry_s = retry_s
+        self.decoder = BadgeDecoder(min_length=min_length, max_length=max_length,
+                                    max_key_gap_s=max_key_gap_s)
+        self.open_device = open_device
+        self.when_read: Callable[[str], None] = lambda number: None
+        self.when_rejected: Callable[[str], None] = lambda reason: None
+        self.when_unplugged: Callable[[], None] = lambda: None
+        self.when_plugged: Callable[[], None] = lambda: None
+        self.connected = False
+        self._stop = threading.Event()
+        self._dev = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> BadgeReader:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="badge-reader", daemon=True)
+            self._thread.start()
+        return self
+
+    def _open(self):
+        if self.open_device is not None:
+            return self.open_device(self.device)
+        import evdev
+
+        return evdev.InputDevice(self.device)
+
+    def _run(self) -> None:
+        warned = False
+        while not self._stop.is_set():
+            try:
+                dev = self._open()
+                dev.grab()  # its keystrokes go nowhere else
+            except OSError as exc:
+                if not warned:
+                    log.warning("badge reader %s not available (%s); looking again every "
+                                "%.0f s", self.device, exc, self.retry_s)
+                    warned = True
+                self._stop.wait(self.retry_s)
+                continue
+            warned = False
+            self._dev, self.connected = dev, True
+            self._tell(self.when_plugged)
+            try:
+                for event in dev.read_loop():
+                    if self._stop.is_set():
+                        break
+                    self._handle(self.decoder.feed(event))
+            except OSError as exc:  # unplugged (ENODEV), or closed by close()
+                if not self._stop.is_set():
+                    log.warning("badge reader %s went away: %s", self.device, exc)
+            finally:
+                self.connected, self._dev = False, None
+                self._handle(self.decoder.cut())
+                _quietly_close(dev)
+            if not self._stop.is_set():
+                self._tell(self.when_unplugged)
+
+    def _handle(self, result) -> None:
+        if isinstance(result, BadgeRead):
+            self._tell(self.when_read, result.number)
+        elif isinstance(result, BadgeRejected):
+            log.info("badge read rejected: %s", result.reason)
+            self._tell(self.when_rejected, result.reason)
+
+    @staticmethod
+    def _tell(callback, *args) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("a badge reader callback failed")
+
+    def close(self) -> None:
+        """Stop reading and let the reader go (twice is harmless)."""
+        self._stop.set()
+        dev = self._dev
+        if dev is not None:
+            _quietly_close(dev)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    def __enter__(self) -> BadgeReader:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _quietly_close(dev) -> None:
+    for step in ("ungrab", "close"):
+        with contextlib.suppress(OSError, AttributeError):
+            getattr(dev, step)()
+
+
+class PcscReader:
+    """A PC/SC contact-less reader (pyscard: `pip install 'hotdesk-kiosk[pcsc]'`): each card put
+    on it reads as its UID in hexadecimal. `when_read(number)` on pyscard's monitoring thread."""
+
+    GET_UID = (0xFF, 0xCA, 0x00, 0x00, 0x00)  # PC/SC 2.01 part 3: Get Data, the card's UID
+
+    def __init__(self):
+        try:
+            from smartcard.CardMonitoring import CardMonitor, CardObserver
+        except ImportError as exc:
+            raise RuntimeError("PC/SC readers need pyscard: pip install "
+                               "'hotdesk-kiosk[pcsc]'") from exc
+        reader = self
+        self.when_read: Callable[[str], None] = lambda number: None
+
+        class Observer(CardObserver):
+            def update(self, observable, actions):
+                added, _removed = actions
+                for card in added:
+                    uid = reader.uid_of(card)
+                    if uid:
+                        reader.when_read(uid)
+
+        self._monitor = CardMonitor()
+        self._observer = Observer()
+        self._monitor.addObserver(self._observer)
+
+    def uid_of(self, card) -> str | None:
+        connection = card.createConnection()
+        try:
+            connection.connect()
+            data, sw1, sw2 = connection.transmit(list(self.GET_UID))
+        except Exception as exc:  # pyscard raises its own tree: a card taken away too soon
+            log.info("could not read the card: %s", exc)
+            return None
+        finally:
+            with contextlib.suppress(Exception):  # already gone
+                connection.disconnect()
+        if (sw1, sw2) != (0x90, 0x00):
+            return None
+        return "".join(f"{byte:02X}" for byte in data)
+
+    def close(self) -> None:
+        self._monitor.deleteObserver(self._observer)

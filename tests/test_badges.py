@@ -1,0 +1,336 @@
+"""Badges: the wedge reader's key events decoded (evdev's own InputEvent objects), the reader
+found again after an unplug, the badge table (keyed hashes, never a number in clear), and the
+LDAP lookup against ldap3's own offline mock server with real filters."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+
+import pytest
+from evdev import InputEvent, ecodes
+
+from hardware.badge import BadgeDecoder, BadgeRead, BadgeReader, BadgeRejected
+from kiosk.badges import BadgeDirectory, BadgeError, BadgeResolver, BadgeTable, mask
+from tests.conftest import wait_until
+
+DIGIT_KEYS = {str(i): getattr(ecodes, f"KEY_{i}") for i in range(10)}
+
+
+def typed(text: str, *, start: float = 100.0, gap: float = 0.01, enter: bool = True,
+          held: str = "") -> list[InputEvent]:
+    """The key events a wedge reader sends for `text` (down, up; `held`: auto-repeat)."""
+    events, now = [], start
+    for char in text:
+        code = DIGIT_KEYS.get(char) or getattr(ecodes, f"KEY_{char.upper()}")
+        seconds, micro = int(now), round((now % 1) * 1e6)
+        events.append(InputEvent(seconds, micro, ecodes.EV_KEY, code, 1))
+        if char in held:
+            events.append(InputEvent(seconds, micro + 500, ecodes.EV_KEY, code, 2))
+        events.append(InputEvent(seconds, micro + 900, ecodes.EV_KEY, code, 0))
+        events.append(InputEvent(seconds, micro + 950, ecodes.EV_SYN, 0, 0))
+        now += gap
+    if enter:
+        seconds, micro = int(now), round((now % 1) * 1e6)
+        events.append(InputEvent(seconds, micro, ecodes.EV_KEY, ecodes.KEY_ENTER, 1))
+        events.append(InputEvent(seconds, micro + 900, ecodes.EV_KEY, ecodes.KEY_ENTER, 0))
+    return events
+
+
+def decode(events, **limits):
+    decoder = BadgeDecoder(**{"min_length": 6, "max_length": 12, **limits})
+    return [r for r in (decoder.feed(e) for e in events) if r is not None]
+
+
+def test_a_well_formed_read():
+    assert decode(typed("0004521788")) == [BadgeRead("0004521788")]
+
+
+def test_hex_numbers_read_too():
+    assert decode(typed("04A3F2C1")) == [BadgeRead("04A3F2C1")]
+
+
+@pytest.mark.parametrize(("events", "reason"), [
+    (typed("0004q21788"), "garbage"),
+    (typed("00045217", held="5"), "stuck_key"),
+    (typed("0004521788", gap=0.3), "too_slow"),  # a person typing, not a reader
+    (typed("123"), "too_short"),
+    (typed("0004521788000"), "too_long"),
+])
+def test_a_bad_read_is_rejected_with_its_reason(events, reason):
+    assert decode(events) == [BadgeRejected(reason)]
+
+
+def test_a_lone_enter_is_no_read_and_the_next_read_is_clean():
+    events = typed("", enter=True) + typed("0004q2", enter=True) + typed("0004521788")
+    assert decode(events) == [BadgeRejected("garbage"), BadgeRead("0004521788")]
+
+
+def test_a_read_cut_by_an_unplug_is_rejected():
+    decoder = BadgeDecoder(min_length=6, max_length=12)
+    for event in typed("00045", enter=False):
+        decoder.feed(event)
+    assert decoder.cut() == BadgeRejected("unplugged")
+    assert decoder.cut() is None
+
+
+class Device:
+    """A keyboard-wedge reader at a path (the kernel's evdev device cannot be made here without
+    /dev/uinput): yields its events, then goes away as an unplugged device does."""
+
+    def __init__(self, events, unplug=True):
+        self.events, self.unplug = events, unplug
+        self.grabbed = self.closed = False
+
+    def grab(self):
+        self.grabbed = True
+
+    def ungrab(self):
+        self.grabbed = False
+
+    def close(self):
+        self.closed = True
+
+    def read_loop(self):
+        yield from self.events
+        if self.unplug:
+            raise OSError(errno.ENODEV, "No such device")
+        threading.Event().wait(30)
+
+
+def test_the_reader_grabs_reads_and_finds_the_device_again_after_an_unplug():
+    plugged = [Device(typed("0004521788") + typed("00045", enter=False)),
+               Device(typed("0004521799"), unplug=False)]
+    opened = []
+
+    def open_device(path):
+        if not plugged:
+            raise OSError(errno.ENOENT, "no such file")
+        opened.append(plugged.pop(0))
+        return opened[-1]
+
+    reads, rejected, unplugged = [], [], []
+    reader = BadgeReader("/dev/input/by-id/usb-reader-event-kbd", min_length=6, max_length=12,
+                         retry_s=0.01, open_device=open_device)
+    reader.when_read, reader.when_rejected = reads.append, rejected.append
+    reader.when_unplugged = lambda: unplugged.append(True)
+    with reader:
+        assert wait_until(lambda: len(reads) == 2)
+    assert reads == ["0004521788", "0004521799"]
+    assert rejected == ["unplugged"] and unplugged == [True]
+    assert all(device.closed for device in opened) and opened[0].grabbed is False
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/uinput") or not os.access("/dev/uinput", os.W_OK),
+                    reason="no /dev/uinput here to make a virtual keyboard")
+def test_a_virtual_keyboard_through_the_kernel():
+    from evdev import UInput
+
+    with UInput(name="hotdesk-test-badge-reader") as keyboard:
+        reads = []
+        reader = BadgeReader(keyboard.device.path, min_length=6, max_length=12)
+        reader.when_read = reads.append
+        with reader:
+            assert wait_until(lambda: reader.connected)
+            for char in "0004521788":
+                keyboard.write(ecodes.EV_KEY, DIGIT_KEYS[char], 1)
+                keyboard.write(ecodes.EV_KEY, DIGIT_KEYS[char], 0)
+                keyboard.syn()
+            keyboard.write(ecodes.EV_KEY, ecodes.KEY_ENTER, 1)
+            keyboard.write(ecodes.EV_KEY, ecodes.KEY_ENTER, 0)
+            keyboard.syn()
+            assert wait_until(lambda: reads == ["0004521788"])
+
+
+# --- the table -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def table(tmp_path):
+    return BadgeTable(tmp_path / "badges.json", key_file=tmp_path / "badge-key")
+
+
+def test_the_table_maps_a_badge_and_never_keeps_its_number(table):
+    assert table.add("0004 521788", "mai@corp.example.au") is True
+    assert table.lookup("0004521788") == "mai@corp.example.au"
+    assert table.lookup("0004521789") is None
+    text = table.path.read_text()
+    assert "4521788" not in text and "••••1788" in text
+    assert stat.S_IMODE(table.key_file.stat().st_mode) == 0o640
+    assert table.add("0004521788", "zoe@corp.example.au") is False  # re-mapped
+    assert table.lookup("0004521788") == "zoe@corp.example.au"
+    assert table.remove("0004521788") and table.lookup("0004521788") is None
+
+
+def test_a_badge_number_must_be_digits_or_hex(table):
+    with pytest.raises(BadgeError):
+        table.add("12-34", "mai@corp.example.au")
+    assert mask("0004521788") == "••••1788"
+
+
+def test_importing_a_csv_checks_every_row_before_writing(table, tmp_path):
+    def check_user(user_id):
+        if "@" not in user_id:
+            raise ValueError(f"not a full user ID: {user_id!r}")
+        return user_id.lower()
+
+    good = tmp_path / "good.csv"
+    good.write_text("badge,user_id\n0004521788,Mai@Corp.Example.AU\n04A3F2C1,zoe@corp.example.au\n")
+    assert table.import_csv(good, check_user=check_user) == 2
+    assert table.lookup("04a3f2c1") == "zoe@corp.example.au"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("badge,user_id\n0004521799,wei\nxyz!,layla@corp.example.au\n")
+    with pytest.raises(BadgeError) as refused:
+        table.import_csv(bad, check_user=check_user)
+    assert "line 2" in str(refused.value) and "line 3" in str(refused.value)
+    assert table.lookup("0004521799") is None  # nothing written
+    headless = tmp_path / "headless.csv"
+    headless.write_text("0004521788,mai@corp.example.au\n")
+    with pytest.raises(BadgeError, match="header"):
+        table.import_csv(headless, check_user=check_user)
+
+
+# --- the directory -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def badge_directory():
+    from ldap3 import MOCK_SYNC, OFFLINE_SLAPD_2_4, Connection, Server
+
+    server = Server("ldaps://directory.corp.example", get_info=OFFLINE_SLAPD_2_4)
+    seed = Connection(server, user="cn=kiosk,ou=services,dc=corp,dc=example", password="pw",
+                      client_strategy=MOCK_SYNC)
+    seed.strategy.add_entry("cn=kiosk,ou=services,dc=corp,dc=example", {"userPassword": "pw"})
+    seed.strategy.add_entry("uid=mai,ou=people,dc=corp,dc=example", {
+        "objectClass": ["inetOrgPerson"], "uid": "mai", "employeeNumber": "0004521788",
+        "mail": "mai@corp.example.au", "sn": "Nguyen", "cn": "Mai Nguyen"})
+    seed.strategy.add_entry("uid=zoe,ou=people,dc=corp,dc=example", {
+        "objectClass": ["inetOrgPerson"], "uid": "zoe", "employeeNumber": "04A3F2C1",
+        "mail": "zoe@corp.example.au", "sn": "Müller", "cn": "Zoë Müller"})
+    binds = []
+    now = [0.0]
+    looked_up = BadgeDirectory(lambda: _shared(seed, binds), base="ou=people,dc=corp,dc=example",
+                               filter_template="(employeeNumber={badge})", attribute="mail",
+                               cache_s=60, clock=lambda: now[0])
+    looked_up.binds, looked_up.now = binds, now
+    return looked_up
+
+
+def _shared(seed, binds):
+    """The mock keeps its entries per connection: each lookup binds the seeded one again."""
+    seed.bind()
+    binds.append(True)
+    return seed
+
+
+def test_the_directory_finds_a_badge_by_a_real_filter_and_caches_it(badge_directory):
+    assert badge_directory.lookup("0004521788") == "mai@corp.example.au"
+    assert badge_directory.lookup("04a3f2c1") == "zoe@corp.example.au"
+    assert badge_directory.lookup("0004521788") == "mai@corp.example.au"
+    assert len(badge_directory.binds) == 2  # the second answer for mai came from the cache
+    assert badge_directory.lookup("99999999") is None
+    badge_directory.now[0] = 61  # past the cache's time to live
+    assert badge_directory.lookup("0004521788") == "mai@corp.example.au"
+    assert len(badge_directory.binds) == 4
+
+
+def test_the_table_goes_before_the_directory(table, badge_directory):
+    table.add("0004521788", "mai.local@corp.example.au")
+    resolve = BadgeResolver(table, badge_directory)
+    assert resolve("0004521788") == ("mai.local@corp.example.au", "table")
+    assert resolve("04A3F2C1") == ("zoe@corp.example.au", "directory")
+    assert resolve("11112222") is None
+
+
+def test_a_filter_cannot_be_injected_through_a_badge(badge_directory):
+    with pytest.raises(BadgeError):  # only digits and hex ever reach the filter, escaped too
+        badge_directory.lookup("*)(uid=*")
+    assert badge_directory.binds == []
+
+
+# --- at the kiosk ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def badged_unit(make_unit, tmp_path):
+    from tests.conftest import MAI, ZOE
+
+    unit = make_unit()
+    table = BadgeTable(tmp_path / "badges.json", key_file=tmp_path / "badge-key")
+    table.add("0004521788", ZOE[0])
+    table.add("0004521799", MAI[0])
+    unit.engine.badge_resolver = BadgeResolver(table)
+    return unit
+
+
+def _tapped(unit, number):
+    before = unit.engine.snapshot.badge
+    assert unit.engine.badge_tapped(number).result(10) is not None
+    unit.engine.settle()
+    after = unit.engine.snapshot.badge
+    assert after is not None and after != before
+    return after
+
+
+def test_a_tap_at_a_free_desk_fills_the_user_id_and_never_the_password(badged_unit):
+    from kiosk.session import State
+    from tests.conftest import ZOE
+
+    badge = _tapped(badged_unit, "0004521788")
+    assert (badge.kind, badge.user_id) == ("fill", ZOE[0])
+    assert badged_unit.engine.snapshot.state is State.IDLE  # nothing signed in by a badge
+    (row,) = badged_unit.query("SELECT detail FROM events WHERE kind = 'badge_read'")
+    assert "••••1788" in row["detail"] and "4521788" not in row["detail"].replace("••••", "")
+    assert "user ID filled in" in row["detail"]
+
+
+def test_the_same_agents_tap_offers_sign_out_and_anothers_says_taken(badged_unit):
+    from kiosk.session import State
+    from tests.conftest import ZOE
+
+    assert badged_unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    assert _tapped(badged_unit, "0004521788").kind == "sign_out"
+    taken = _tapped(badged_unit, "0004521799")
+    assert taken.kind == "taken" and taken.name == "Zoë Müller"
+    assert badged_unit.engine.snapshot.state is State.ACTIVE  # nothing changed
+    assert badged_unit.desk_guest() == ZOE[0]
+    assert badged_unit.sign_out().ok  # the one tap the offer leads to
+    assert badged_unit.engine.snapshot.badge is None
+
+
+def test_an_unknown_badge_and_a_bad_read_say_so_and_change_nothing(badged_unit):
+    assert _tapped(badged_unit, "99999999").kind == "unknown"
+    badged_unit.engine.badge_unreadable("stuck_key").result(10)
+    assert badged_unit.engine.snapshot.badge.kind == "unreadable"
+    kinds = [r["kind"] for r in badged_unit.query("SELECT kind FROM events ORDER BY id")]
+    assert "badge_unknown" in kinds and "badge_read" in kinds
+    assert badged_unit.engine.snapshot.agent is None
+
+
+def test_a_tap_during_a_sign_in_is_ignored_with_a_word(badged_unit, sim):
+    from tests.conftest import MAI
+
+    held = sim.traffic.hold(r"^PUT .*/mai@demo\.example/services/HotelingGuest$")
+    try:
+        signing_in = badged_unit.engine.sign_in("mai", MAI[1])
+        assert held.reached.wait(10)
+        tap = badged_unit.engine.badge_tapped("0004521788")  # zoe's, mid-sign-in
+    finally:
+        held.release()
+    assert signing_in.result(10).ok
+    assert tap.result(10).error == "busy"
+    assert badged_unit.engine.snapshot.badge is None  # no "sign out?" or "taken" after it
+    (row,) = badged_unit.query("SELECT detail FROM events WHERE kind = 'badge_read'")
+    assert "ignored" in row["detail"]
+
+
+def test_the_throttle_counts_per_user_id_however_it_was_entered(badged_unit):
+    """A badge fills the user ID; wrong passwords then count toward that user's throttle as
+    typed ones do."""
+    for _ in range(3):
+        assert badged_unit.engine.sign_in("zoe", "wrong").result(10).error == \
+            "invalid_credentials"
+    badge = _tapped(badged_unit, "0004521788")
+    assert badged_unit.engine.sign_in(badge.user_id, "wrong").result(10).error == "throttled"
