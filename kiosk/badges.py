@@ -73,6 +73,7 @@ class BadgeTable:
         fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_hex(32) + "\n")
+        _group_of_folder(self.key_file)
         return bytes.fromhex(self.key_file.read_text().strip())
 
     def keyed(self, number: str, *, create: bool = False) -> str | None:
@@ -111,6 +112,7 @@ class BadgeTable:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump({"badges": badges}, out, ensure_ascii=False, indent=1, sort_keys=True)
+        _group_of_folder(temporary)
         temporary.replace(self.path)
 
     def add(self, number: str, user_id: str) -> bool:
@@ -158,6 +160,13 @@ class BadgeTable:
             badges[self.keyed(number)] = {"user_id": user_id, "masked": mask(number)}
         self._write(badges)
         return len(rows)
+
+
+def _group_of_folder(path: Path) -> None:
+    """Written by root (under sudo) into /etc/hotdesk: the file takes the folder's group
+    (`hotdesk`), so that the kiosk may read it; others may not (mode 0640)."""
+    if os.geteuid() == 0:
+        os.chown(path, -1, path.parent.stat().st_gid)
 
 
 class BadgeDirectory:

@@ -8,6 +8,7 @@ import errno
 import os
 import stat
 import threading
+from pathlib import Path
 
 import pytest
 from evdev import InputEvent, ecodes
@@ -334,3 +335,70 @@ def test_the_throttle_counts_per_user_id_however_it_was_entered(badged_unit):
             "invalid_credentials"
     badge = _tapped(badged_unit, "0004521788")
     assert badged_unit.engine.sign_in(badge.user_id, "wrong").result(10).error == "throttled"
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def kiosk(*args, env=None):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    environment = {k: v for k, v in os.environ.items() if k != "HOTDESK_CONFIG"}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT, env=environment)
+
+
+@pytest.fixture
+def badge_config(unit_config, tmp_path):
+    return str(unit_config(badge__table=str(tmp_path / "badges.json"),
+                           badge__key_file=str(tmp_path / "badge-key")))
+
+
+def test_badges_import_list_add_remove(badge_config, tmp_path):
+    csv_file = tmp_path / "badges.csv"
+    csv_file.write_text("badge,user_id\n0004521788,mai\n04A3F2C1,zoe@demo.example\n")
+    result = kiosk("badges", "import", "--config", badge_config, str(csv_file))
+    assert result.returncode == 0, result.stderr
+    assert "imported 2 badge(s)" in result.stdout
+    listed = kiosk("badges", "list", "--config", badge_config)
+    assert listed.stdout.split() == ["••••1788", "mai@demo.example", "••••F2C1",
+                                     "zoe@demo.example"]  # the append domain applied
+    assert "4521788" not in listed.stdout.replace("••••1788", "")
+    added = kiosk("badges", "add", "--config", badge_config, "11112222", "wei")
+    assert added.returncode == 0 and "added badge ••••2222 → wei@demo.example" in added.stdout
+    assert kiosk("badges", "remove", "--config", badge_config, "11112222").returncode == 0
+    missing = kiosk("badges", "remove", "--config", badge_config, "11112222")
+    assert missing.returncode == 1 and "no badge ••••2222" in missing.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("badge,user_id\n12-34,mai\n")
+    refused = kiosk("badges", "import", "--config", badge_config, str(bad))
+    assert refused.returncode == 2 and "line 2" in refused.stderr
+
+
+def test_badges_listen_prints_masked_taps_and_who(badge_config, tmp_path, capsys):
+    import argparse
+
+    from kiosk.cli.badges_cmd import run_listen
+
+    assert kiosk("badges", "add", "--config", badge_config, "0004521788",
+                 "mai").returncode == 0
+    config = tmp_path / "with-reader.toml"
+    config.write_text(Path(badge_config).read_text() + '\n[badge]\ndevice = "/dev/input/x"\n'
+                      if "[badge]" not in Path(badge_config).read_text() else
+                      Path(badge_config).read_text().replace(
+                          "[badge]", '[badge]\ndevice = "/dev/input/x"'))
+    device = Device(typed("0004521788") + typed("0004q2") + typed("55556666"), unplug=False)
+    args = argparse.Namespace(config=str(config), count=3)
+    assert run_listen(args, open_device=lambda path: device) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["••••1788  → mai@demo.example (from the table)", "rejected: garbage",
+                   "••••6666  → unknown badge"]
+
+
+def test_badges_listen_without_a_reader_says_so(badge_config):
+    result = kiosk("badges", "listen", "--config", badge_config)
+    assert result.returncode == 2 and "badge.device" in result.stderr

@@ -57,6 +57,15 @@ def test_evicted_notice(ui):
     assert data["screen"] == "welcome"
 
 
+def test_a_badge_tap_fills_the_user_id_and_the_password_is_typed(ui):
+    data = scenario(ui, "badge_taps")
+    assert data["user"] == "zoe@demo.example" and data["password_empty"]
+    assert data["keyboard_on_password"]
+    assert data["hint"] == "Badge read. Now type your password."
+    assert data["offer"] == "Sign out?"
+    assert data["unknown"] == "This badge is not known here. Type your user ID."
+
+
 def test_reconnecting_banner_keeps_the_phone(ui):
     data = scenario(ui, "reconnecting_banner")
     assert data["banner"].startswith("Connection lost. Reconnecting")

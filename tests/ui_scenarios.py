@@ -141,6 +141,38 @@ class Scenarios(Driver):
         self._wait("no notice", lambda: not self.app.overlay.visible)
         return data
 
+    def badge_taps(self):
+        """A tap at the free desk fills the user ID and moves to the password; the password
+        is typed; the same badge while signed in offers Sign out, one tap."""
+        self._wait("the welcome screen", self._screen("welcome"))
+        zoe = next(a for a in self.unit.demo_agents if a.user == "zoe")
+        self.unit.engine.badge_tapped(zoe.badge)
+        self._wait("the sign-in screen", self._screen("signin"))
+        signin = self.app.screens["signin"]
+        self._wait("the user ID", lambda: signin.ids.user.text == "zoe@demo.example"
+                   and signin.ids.password.focus)
+        data = {"user": self._on_ui(lambda: signin.ids.user.text),
+                "password_empty": self._on_ui(lambda: signin.ids.password.text == ""),
+                "keyboard_on_password": self._on_ui(
+                    lambda: signin.ids.keyboard.target is signin.ids.password),
+                "hint": self._on_ui(lambda: signin.hint_text)}
+        self._type(zoe.password)  # the password is still typed
+        self._tap(lambda: signin.ids.submit)
+        self._wait("the signed-in screen", self._screen("signedin"), timeout=15)
+        self.unit.engine.badge_tapped(zoe.badge)
+        self._wait("the offer", lambda: self.app.overlay.visible and
+                   self.app.overlay.kind == "badge")
+        data["offer"] = self._on_ui(lambda: self.app.overlay.title)
+        self._tap(lambda: self.app.overlay.ids.buttons.children[-1])  # Sign out: one tap
+        self._wait("the welcome screen", self._screen("welcome"), timeout=15)
+        self.unit.engine.badge_tapped("99999999")
+        self._wait("the word", lambda: self.app.overlay.visible and
+                   self.app.overlay.kind == "badge")
+        data["unknown"] = self._on_ui(lambda: self.app.overlay.message)
+        self._tap(lambda: self.app.overlay.ids.buttons.children[0])  # OK
+        self._wait("no word", lambda: not self.app.overlay.visible)
+        return data
+
     def reconnecting_banner(self):
         self._signed_in()
         self.unit.callcenter_sim.faults.update(fail_next=100_000)
@@ -320,7 +352,8 @@ class Scenarios(Driver):
         self.watch = self._on_ui(lambda: StallWatch().start())
         try:
             for name in ("systemd_notify", "full_sign_in_and_out", "wrong_password_in_french",
-                         "evicted_notice", "reconnecting_banner", "warning_countdown_and_extend",
+                         "evicted_notice", "badge_taps", "reconnecting_banner",
+                         "warning_countdown_and_extend",
                          "every_language", "legible_everywhere",
                          "responsive_while_the_server_is_slow", "supervisor_without_acd",
                          "escape_and_close_do_not_exit"):

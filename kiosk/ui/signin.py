@@ -25,11 +25,13 @@ Builder.load_file(str(Path(__file__).with_suffix(".kv")))
 
 class SignInScreen(Screen):
     error_text = StringProperty("")
+    hint_text = StringProperty("")  # what a badge tap did (not an error)
     stay = BooleanProperty(True)
     options_open = BooleanProperty(False)
 
     def on_kv_post(self, base_widget):
         self._timeout = None
+        self._badge_filled = False
 
     def on_pre_enter(self, *args):
         app = App.get_running_app()
@@ -41,7 +43,11 @@ class SignInScreen(Screen):
         self.touched()
 
     def on_enter(self, *args):
-        self.ids.user.focus = True
+        if self._badge_filled:  # the user ID came from a badge: the password is next
+            self.ids.password.focus = True
+            self.point_keyboard_at(self.ids.password)
+        else:
+            self.ids.user.focus = True
 
     def on_leave(self, *args):
         self.wipe()
@@ -53,6 +59,8 @@ class SignInScreen(Screen):
             self.ids[field].focus = False
         self.options_open = False
         self.error_text = ""
+        self.hint_text = ""
+        self._badge_filled = False
 
     def touched(self) -> None:
         """Any touch or key restarts the form timeout."""
@@ -92,7 +100,9 @@ class SignInScreen(Screen):
         app = App.get_running_app()
         self.ids.user.text = user_id or ""
         self.next_field()
-        self.error_text = app.tr("Badge read. Now type your password.")
+        self._badge_filled = True
+        self.error_text = ""
+        self.hint_text = app.tr("Badge read. Now type your password.")
 
     def cancel(self) -> None:
         self.wipe()

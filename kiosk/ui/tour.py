@@ -138,6 +138,7 @@ class Tour(Driver):
                 self.step(name, lambda lang=language: self.sign_in_in(lang))
             self.step("back to English", self.back_to_english)
             self.step("wrong password", self.wrong_password)
+            self.step("badge tap", self.badge_tap)
             self.step("out of order", self.out_of_order)
         finally:
             self.finish()
@@ -235,6 +236,20 @@ class Tour(Driver):
                    bool(self.app.screens["signin"].error_text))
         name = self._shot("signin-error")
         self._tap(lambda: self.app.screens["signin"].ids.cancel)
+        return name
+
+    def badge_tap(self):
+        """The demo's reader: zoe's badge fills the user ID; the password is still typed."""
+        self._wait("the welcome screen", self._screen("welcome"))
+        zoe = next(a for a in self.unit.demo_agents if a.user == "zoe")
+        self.unit.engine.badge_tapped(zoe.badge)
+        signin = lambda: self.app.screens["signin"]  # noqa: E731
+        self._wait("the user ID from the badge", lambda: self.app.manager.current == "signin"
+                   and signin().ids.user.text == "zoe@demo.example")
+        name = self._shot("badge")
+        self._tap(lambda: signin().ids.cancel)
+        self._wait("the welcome screen", self._screen("welcome"))
+        self.unit.engine.dismiss_badge().result(5)
         return name
 
     def out_of_order(self):
