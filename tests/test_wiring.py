@@ -147,3 +147,21 @@ def test_a_second_kiosk_run_says_so_in_one_line_before_touching_anything(tmp_pat
     assert result.returncode == 1
     assert "already running" in result.stderr and "Traceback" not in result.stderr
     assert "kivy" not in result.stderr.lower()  # the screen was never touched
+
+
+def test_a_unit_with_a_badge_reader_configured_looks_for_it_and_still_runs(tmp_path, sim):
+    """The reader not plugged in yet: the unit runs, and the reader is looked for again."""
+    config = configuration.from_dict(unit_settings(
+        tmp_path, url=sim.url, desk__host_password_file=str(host_password_file(tmp_path)),
+        phone__port="", badge__device=str(tmp_path / "by-id" / "usb-reader-event-kbd"),
+        badge__table=str(tmp_path / "badges.json"), badge__key_file=str(tmp_path / "key")))
+    unit = build_unit(config, lock_path=tmp_path / "kiosk.lock")
+    try:
+        unit.engine.start().settle()
+        assert unit.badge_reader is not None and not unit.badge_reader.connected
+        assert unit.engine.badge_resolver is not None
+        assert unit.engine.badge_tapped("0004521788").result(10).ok
+        unit.engine.settle()
+        assert unit.engine.snapshot.badge.kind == "unknown"
+    finally:
+        unit.close()
