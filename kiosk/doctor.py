@@ -132,7 +132,7 @@ class Doctor:
             return Check("state directory", False, f"{folder} does not exist",
                          "sudo systemd-tmpfiles --create /usr/lib/tmpfiles.d/hotdesk.conf "
                          "(the install script does this)")
-        who, writable = self._writable_by_service_user(folder)
+        who, writable = writable_by(self.service_user, folder)
         if not writable:
             return Check("state directory", False, f"{folder} is not writable by {who}",
                          f"chown hotdesk:hotdesk {folder} && chmod 0750 {folder} "
@@ -143,24 +143,6 @@ class Doctor:
                          "free space on the SD card (kiosk purge; journalctl --vacuum-size)")
         return Check("state directory", True,
                      f"{folder} writable by {who}, {free_mb:,.0f} MB free")
-
-    def _writable_by_service_user(self, folder: Path) -> tuple[str, bool]:
-        """(whose rights were checked, whether they may write there). Run as root, the check
-        runs `test -w` as the kiosk's own user; otherwise as the user running the doctor."""
-        import pwd
-
-        if os.geteuid() == 0:
-            try:
-                user = pwd.getpwnam(self.service_user)
-            except KeyError:
-                pass  # no such user on this machine: the install script has not run
-            else:
-                groups = os.getgrouplist(user.pw_name, user.pw_gid)
-                result = subprocess.run(["test", "-w", str(folder), "-a", "-x", str(folder)],
-                                        user=user.pw_uid, group=user.pw_gid,
-                                        extra_groups=groups, check=False)
-                return user.pw_name, result.returncode == 0
-        return pwd.getpwuid(os.geteuid()).pw_name, os.access(folder, os.W_OK | os.X_OK)
 
     def check_session_log(self) -> Check:
         import sqlite3
@@ -293,7 +275,7 @@ class Doctor:
         proxy = self.config.callcenter.proxy
         via = f" via the proxy {proxy}" if proxy else ""
         if proxy:
-            raw = self._through_proxy(proxy, host, port, timeout)
+            raw = tunnel(proxy, host, port, timeout)
             if isinstance(raw, Check):
                 return raw
         else:
@@ -328,36 +310,6 @@ class Doctor:
                          "ask the Call Center's operators to renew the certificate")
         return self._with_running_kiosk(Check(
             "Call Center", True, f"{host}:{port} reachable{via}, TLS valid for {days} days"))
-
-    @staticmethod
-    def _through_proxy(proxy: str, host: str, port: int, timeout: float):
-        """A socket tunnelled to host:port by the proxy's CONNECT, or a failed Check."""
-        where = urlsplit(proxy)
-        try:
-            raw = socket.create_connection((where.hostname, where.port), timeout=timeout)
-        except OSError as exc:
-            return Check("Call Center", False, f"cannot connect to the proxy {proxy} ({exc})",
-                         "check callcenter.proxy and the network to the proxy")
-        try:
-            raw.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
-                        .encode())
-            answer = b""
-            while b"\r\n\r\n" not in answer and len(answer) < 8192:
-                chunk = raw.recv(1024)
-                if not chunk:
-                    break
-                answer += chunk
-        except OSError as exc:
-            raw.close()
-            return Check("Call Center", False, f"the proxy {proxy} did not answer ({exc})",
-                         "check callcenter.proxy")
-        status = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
-        if " 200" not in status:
-            raw.close()
-            return Check("Call Center", False, f"the proxy {proxy} refused to reach "
-                         f"{host}:{port}: {status or 'no answer'}",
-                         "ask the site's network team to allow the XSP through the proxy")
-        return raw
 
     def _with_running_kiosk(self, check: Check) -> Check:
         """The Call Center as the running kiosk finds it, beside what the doctor found."""
@@ -492,6 +444,56 @@ class Doctor:
                          f"no font for {', '.join(missing)}: left out of the language list",
                          f"apt-get install {' '.join(packages)} (the install script does it)")
         return Check("fonts", True, f"fonts for {', '.join(wanted)}")
+
+
+
+def tunnel(proxy: str, host: str, port: int, timeout: float):
+    """A socket tunnelled to host:port by the proxy's CONNECT, or a failed Check."""
+    where = urlsplit(proxy)
+    try:
+        raw = socket.create_connection((where.hostname, where.port), timeout=timeout)
+    except OSError as exc:
+        return Check("Call Center", False, f"cannot connect to the proxy {proxy} ({exc})",
+                     "check callcenter.proxy and the network to the proxy")
+    try:
+        raw.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
+                    .encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer and len(answer) < 8192:
+            chunk = raw.recv(1024)
+            if not chunk:
+                break
+            answer += chunk
+    except OSError as exc:
+        raw.close()
+        return Check("Call Center", False, f"the proxy {proxy} did not answer ({exc})",
+                     "check callcenter.proxy")
+    status = answer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    if " 200" not in status:
+        raw.close()
+        return Check("Call Center", False, f"the proxy {proxy} refused to reach "
+                     f"{host}:{port}: {status or 'no answer'}",
+                     "ask the site's network team to allow the XSP through the proxy")
+    return raw
+
+
+def writable_by(service_user: str, folder: Path) -> tuple[str, bool]:
+    """(whose rights were checked, whether they may write there). Run as root, the check
+    runs `test -w` as the kiosk's own user; otherwise as the user running the doctor."""
+    import pwd
+
+    if os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam(service_user)
+        except KeyError:
+            pass  # no such user on this machine: the install script has not run
+        else:
+            groups = os.getgrouplist(user.pw_name, user.pw_gid)
+            result = subprocess.run(["test", "-w", str(folder), "-a", "-x", str(folder)],
+                                    user=user.pw_uid, group=user.pw_gid,
+                                    extra_groups=groups, check=False)
+            return user.pw_name, result.returncode == 0
+    return pwd.getpwuid(os.geteuid()).pw_name, os.access(folder, os.W_OK | os.X_OK)
 
 
 def as_json(checks: list[Check]) -> dict:
