@@ -99,22 +99,14 @@ class DeskMetrics:
         if self.session_log is None:
             return
         try:
-            with self.session_log._lock:
-                db = self.session_log.db
-                sessions = db.execute(
-                    "SELECT count(*) FROM events WHERE kind = 'signed_in'").fetchone()[0]
-                failures = db.execute(
-                    "SELECT json_extract(detail, '$.reason'), count(*) FROM events "
-                    "WHERE kind = 'signin_failed' GROUP BY 1").fetchall()
-                corrections = db.execute(
-                    "SELECT count(*) FROM events WHERE kind = 'resync_corrected'").fetchone()[0]
+            counts = self.session_log.counts()
         except Exception as exc:  # the metrics must never stop the kiosk
             log.warning("metrics: could not read the counts from the session log: %s", exc)
             return
-        self.sessions.inc(sessions)
-        for reason, count in failures:
-            self.failures.labels(reason=reason or "unknown").inc(count)
-        self.corrections.inc(corrections)
+        self.sessions.inc(counts["sessions"])
+        for reason, count in counts["failures"].items():
+            self.failures.labels(reason=reason).inc(count)
+        self.corrections.inc(counts["corrections"])
 
     # --- what they are fed ------------------------------------------------------------------
 

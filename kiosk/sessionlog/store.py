@@ -351,6 +351,20 @@ class SessionLog:
         with self._lock:
             return self.db["sessions"].get(session)
 
+    def counts(self) -> dict:
+        """What the metrics' counters carry on from (they survive restarts): sessions begun,
+        failed sign-ins by reason, resync corrections."""
+        with self._lock:
+            db = self.db
+            sessions = db.execute(
+                "SELECT count(*) FROM events WHERE kind = 'signed_in'").fetchone()[0]
+            failures = dict(db.execute(
+                "SELECT coalesce(json_extract(detail, '$.reason'), 'unknown'), count(*) "
+                "FROM events WHERE kind = 'signin_failed' GROUP BY 1").fetchall())
+            corrections = db.execute(
+                "SELECT count(*) FROM events WHERE kind = 'resync_corrected'").fetchone()[0]
+        return {"sessions": sessions, "failures": failures, "corrections": corrections}
+
     # --- Xsi-Events subscriptions, journaled so a power cut cannot strand one -------------
 
     def subscriptions_left(self, agent: str) -> list[str]:
