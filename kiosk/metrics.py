@@ -14,7 +14,7 @@ metrics.close()                               # at stop: the file says "out of s
 
 | metric | what |
 | --- | --- |
-| `hotdesk_in_service` | 1 while the kiosk runs; 0 once it stopped (never "occupied" for ever) |
+| `hotdesk_in_service` | 1 while the kiosk runs; 0 once stopped (then what it cannot know goes) |
 | `hotdesk_desk_occupied` | 1 while an agent is signed in (or signing in or out) |
 | `hotdesk_desk_occupied_since_seconds` | when the agent signed in (Unix time); 0 when free |
 | `hotdesk_out_of_order` | 1 while the desk is out of order |
@@ -36,12 +36,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, write_to_textfile
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class DeskMetrics:
                 self.owed.set(len(self.session_log.owed()))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_to_textfile(str(self.path), self.registry)
+            write_readable(self.path, generate_latest(self.registry))
         except OSError as exc:
             log.warning("could not write the metrics file %s: %s", self.path, exc)
 
@@ -178,17 +179,34 @@ class DeskMetrics:
             self._wake.clear()
 
     def close(self) -> None:
-        """The kiosk stops: the file now says the desk is out of service (and free)."""
+        """The kiosk stops: the file now says the desk is out of service, and no longer
+        reports what a stopped kiosk cannot know (the phone, the Call Center, push, whether the
+        server still seats an agent): those series go, rather than stay healthy or say free."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self.in_service.set(0)
-            self.occupied.set(0)
-            self.occupied_since.set(0)
-            self.push_up.set(0)
+            for unknown in (self.occupied, self.occupied_since, self.out_of_order,
+                            self.phone_up, self.callcenter, self.push_up):
+                self.registry.unregister(unknown)
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(5)
         self.write()
+
+
+def write_readable(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` at once, mode 0644 whatever the umask (the unit's is 0077):
+    node_exporter reads it as another user (`prometheus`)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with open(fd, "wb") as file:
+        os.fchmod(fd, 0o644)
+        file.write(data)
+    try:
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+        raise

@@ -272,7 +272,13 @@ def test_counters_survive_a_restart_and_a_stopped_kiosk_is_out_of_service(floor_
     assert unit.engine.sign_in("mai", MAI[1]).result(10).ok
     metrics.close()  # the kiosk stops with an agent signed in
     stopped = _samples(path)
-    assert stopped["hotdesk_in_service"] == 0 and stopped["hotdesk_desk_occupied"] == 0
+    assert stopped["hotdesk_in_service"] == 0
+    # what a stopped kiosk cannot know is not reported: not "free", not "phone up"
+    for unknown in ("hotdesk_desk_occupied", "hotdesk_desk_occupied_since_seconds",
+                    "hotdesk_out_of_order", "hotdesk_phone_up", "hotdesk_callcenter_reachable",
+                    "hotdesk_push_up"):
+        assert unknown not in stopped, unknown
+    assert stopped["hotdesk_sessions_total"] == 1  # what it knew stays
     again = DeskMetrics(tmp_path / "again.prom", desk="desk12", session_log=unit.session_log)
     again.write()
     assert _samples(tmp_path / "again.prom")["hotdesk_sessions_total"] == 1
@@ -311,4 +317,52 @@ def test_writing_the_metrics_is_quick_enough_for_every_change(floor_unit):
     for _ in range(20):
         metrics.write()
         assert _samples(path)["hotdesk_in_service"] == 1
-    assert not list(path.parent.glob("*.tmp*"))  # written to a temporary name, renamed
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # a temporary name, renamed
+
+
+def test_the_metrics_file_is_readable_by_node_exporters_user_under_the_units_umask(tmp_path):
+    """Found on a deployed desk: under the unit's UMask=0077 the file was 0600, and Debian's
+    node_exporter (user prometheus) could not read it (node_textfile_scrape_error 1)."""
+    from kiosk.metrics import DeskMetrics
+
+    path = tmp_path / "hotdesk.prom"
+    previous = os.umask(0o077)
+    try:
+        DeskMetrics(path, desk="desk12").write()
+        DeskMetrics(path, desk="desk12").write()  # and when it replaces the file
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_force_release_reaches_the_journal_as_the_kiosks_events_do(journald, unit_config,
+                                                                     sim, xsi):
+    """Found on a deployed desk: the `admin` event of `kiosk callcenter release` reached the
+    journal in 0 of 4 releases (only the kiosk copied its events there)."""
+    from tests.conftest import DESK12, ZOE
+    from tests.test_cli_callcenter import kiosk
+
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    config = unit_config(log__journal_socket=str(journald.path))
+    result = kiosk("callcenter", "release", "--config", str(config), "--reason", "stuck desk",
+                   "--operator", "ops-anna")
+    assert result.returncode == 0, result.stderr
+    fields = journald.receive()
+    assert fields["HOTDESK_EVENT"] == "admin" and fields["HOTDESK_ACTION"] == "force_release"
+    assert fields["HOTDESK_OPERATOR"] == "ops-anna" and fields["HOTDESK_REASON"] == "stuck desk"
+
+
+def test_a_release_that_could_not_be_audited_is_not_made(unit_config, sim, xsi, tmp_path):
+    """No audit trail, no release: a session log that cannot be written stops the command
+    before the desk is touched, and says why."""
+    from tests.conftest import DESK12, ZOE
+    from tests.test_cli_callcenter import kiosk
+
+    xsi(ZOE).associate(DESK12[0], limit_hours=8)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    config = unit_config(log__database=str(blocked / "sessions.db"))
+    result = kiosk("callcenter", "release", "--config", str(config), "--reason", "stuck")
+    assert result.returncode == 1
+    assert "nothing released" in result.stderr
+    assert sim.inspect()["seating"][DESK12[0]] is not None

@@ -103,3 +103,25 @@ def test_the_provisioning_file_uses_the_file_provider(key):
     assert key in provisioning
     (provider,) = provisioning["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_desks_gone_dark_is_one_table_of_instant_queries_and_counts_show_zero():
+    """Found on a real Grafana: "Desks gone dark" showed one query at a time, a row per
+    timestamp; the floor list never refreshed; counts said "No data" instead of 0; a stopped
+    kiosk was also listed as a frozen screen."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = {p["title"]: p for p in dashboard["panels"]}
+    dark = panels["Desks gone dark"]
+    assert all(t["instant"] and t["format"] == "table" and '"problem"' in t["expr"]
+               for t in dark["targets"])
+    assert dark["transformations"][0]["id"] == "merge"
+    frozen = next(t["expr"] for t in dark["targets"] if "heartbeat" in t["expr"])
+    assert "hotdesk_in_service == 1" in frozen
+    floor = next(v for v in dashboard["templating"]["list"] if v["name"] == "floor")
+    assert floor["refresh"] in (1, 2)
+    for panel in dashboard["panels"]:
+        if panel["type"] in ("stat", "timeseries", "bargauge"):
+            assert panel["fieldConfig"]["defaults"]["noValue"] == "0", panel["title"]
+        for target in panel.get("targets", []):
+            if target.get("expr", "").startswith("count("):
+                assert target["expr"].endswith(" or vector(0)"), target["expr"]

@@ -4,6 +4,7 @@ Center."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from kiosk.cli.common import (
     EXIT_CREDENTIALS,
+    EXIT_FAILED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     CommandError,
@@ -23,7 +25,7 @@ from kiosk.cli.common import (
     callcenter_failure,
     load_config,
 )
-from kiosk.errors import CallCenterError, IdentityError, Rejected
+from kiosk.errors import CallCenterError, IdentityError, Rejected, SessionLogError
 from kiosk.secret import Secret
 
 if TYPE_CHECKING:
@@ -349,17 +351,24 @@ def run_release(args: argparse.Namespace) -> int:
     if not args.reason.strip():
         raise CommandError("--reason must say why", EXIT_USAGE)
     agent = _seated_here(config)
-    try:
-        with _host_client(config) as client:
-            before = client.hoteling_host()
-            client.force_release()
-    except CallCenterError as exc:
-        raise callcenter_failure(exc) from None
-    who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
     operator = operator_name(args.operator)
-    log.warning("desk %s force-released by %s (guest: %s%s): %s", config.desk.id, operator,
-                who or "none", f", {agent}" if agent else "", args.reason)
-    _record_release(config, who, agent, args.reason, operator)
+    with _audit_log(config) as session_log:  # no audit trail, no release
+        try:
+            with _host_client(config) as client:
+                before = client.hoteling_host()
+                client.force_release()
+        except CallCenterError as exc:
+            raise callcenter_failure(exc) from None
+        who = " ".join(p for p in (before.guest_first_name, before.guest_last_name) if p)
+        log.warning("desk %s force-released by %s (guest: %s%s): %s", config.desk.id,
+                    operator, who or "none", f", {agent}" if agent else "", args.reason)
+        try:
+            session_log.record("admin", action="force_release", reason=args.reason,
+                               guest=who or None, agent=agent, operator=operator)
+        except SessionLogError as exc:
+            raise CommandError(f"released desk {config.desk.id}, but the record of it could "
+                               f"not be written to the session log: {exc}. Note it by hand",
+                               EXIT_FAILED) from None
     if not before.has_guest:
         print(f"released desk {config.desk.id} (it was free)")
         return 0
@@ -367,6 +376,30 @@ def run_release(args: argparse.Namespace) -> int:
     print("  their ACD state is left as it is: the desk's host cannot change it; the agent "
           "(or their supervisor) signs them out of their queues")
     return 0
+
+
+@contextlib.contextmanager
+def _audit_log(config: configuration.Config):
+    """The session log, opened before anything is released (a log that cannot be opened
+    stops the command first), with its events copied to the journal as the kiosk's are."""
+    from kiosk.journal import JournalCopy
+    from kiosk.sessionlog import SessionLog
+
+    try:
+        session_log = SessionLog(config.log.database, desk=config.desk.id)
+    except SessionLogError as exc:
+        raise CommandError(f"nothing released: the session log, which audits every release, "
+                           f"cannot be written: {exc}", EXIT_FAILED) from None
+    journal = None
+    if config.log.journal_socket is not None:
+        journal = JournalCopy(config.log.journal_socket)
+        session_log.when_recorded.append(journal)
+    try:
+        yield session_log
+    finally:
+        session_log.close()
+        if journal is not None:
+            journal.close()
 
 
 def operator_name(given: str | None, environ=os.environ) -> str:
@@ -377,15 +410,3 @@ def operator_name(given: str | None, environ=os.environ) -> str:
     return environ.get("SUDO_USER") or getpass.getuser()
 
 
-def _record_release(config: configuration.Config, guest: str, agent: str | None,
-                    reason: str, operator: str) -> None:
-    """Audit the release in the session log; the release stands even if that fails."""
-    from kiosk.errors import SessionLogError
-    from kiosk.sessionlog import SessionLog
-
-    try:
-        with SessionLog(config.log.database, desk=config.desk.id) as session_log:
-            session_log.record("admin", action="force_release", reason=reason,
-                               guest=guest or None, agent=agent, operator=operator)
-    except SessionLogError as exc:
-        print(f"kiosk: released, but not recorded in the session log: {exc}", file=sys.stderr)

@@ -196,13 +196,33 @@ class SessionLog:
     # --- writing ----------------------------------------------------------------------------
 
     @contextlib.contextmanager
+    def _immediate(self) -> Iterator[None]:
+        """A transaction that holds the write lock from its start (waiting up to the busy
+        timeout for another writer). A deferred one that read first fails at once, without
+        waiting, when another process wrote meanwhile: an admin command beside a busy kiosk
+        lost its record that way."""
+        conn = self.db.conn
+        if conn.in_transaction:  # nested: sqlite-utils makes it a savepoint
+            with self.db.atomic():
+                yield
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    @contextlib.contextmanager
     def _writing(self) -> Iterator[Database]:
         """One transaction; SQLite errors become one `SessionLogError`, remembered."""
         with self._lock:
             if self._closed:
                 raise SessionLogError(f"the session log {self.path} is closed")
             try:
-                with self.db.atomic():
+                with self._immediate():
                     yield self.db
             except sqlite3.Error as exc:
                 self._uncommitted.clear()
