@@ -132,6 +132,7 @@ class BadgeReader:
         self.when_unplugged: Callable[[], None] = lambda: None
         self.when_plugged: Callable[[], None] = lambda: None
         self.connected = False
+        self.problem: str | None = None  # why it is not reading now (for `kiosk status`)
         self._stop = threading.Event()
         self._dev = None
         self._thread: threading.Thread | None = None
@@ -155,7 +156,12 @@ class BadgeReader:
             try:
                 dev = self._open()
                 dev.grab()  # its keystrokes go nowhere else
+            except ImportError as exc:  # no evdev on this unit: no read will ever come
+                self.problem = f"cannot read keyboard-wedge readers: {exc} (pip install evdev)"
+                log.error("badge reader %s: %s", self.device, self.problem)
+                return
             except OSError as exc:
+                self.problem = f"not plugged in ({exc.strerror or exc})"
                 if not warned:
                     log.warning("badge reader %s not available (%s); looking again every "
                                 "%.0f s", self.device, exc, self.retry_s)
@@ -163,7 +169,7 @@ class BadgeReader:
                 self._stop.wait(self.retry_s)
                 continue
             warned = False
-            self._dev, self.connected = dev, True
+            self._dev, self.connected, self.problem = dev, True, None
             self._tell(self.when_plugged)
             try:
                 for event in dev.read_loop():

@@ -121,7 +121,17 @@ def describe(unit, started: float, now: float) -> dict:
                        "resync_corrections": snap.resync_corrections},
         "gpio": {"status": "ok" if unit.panel is not None else "unavailable",
                  "error": getattr(unit, "gpio_error", None)},
+        "badge": _badge(getattr(unit, "badge_reader", None)),
         "out_of_order": snap.out_of_order, "last_error": snap.error,
         "log_problem": snap.log_problem,
     })
     return answer
+
+
+def _badge(reader) -> dict | None:
+    """The badge reader's state, where one is configured."""
+    if reader is None:
+        return None
+    return {"device": getattr(reader, "device", None),
+            "status": "ok" if getattr(reader, "connected", False) else "unavailable",
+            "error": getattr(reader, "problem", None)}

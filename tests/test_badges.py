@@ -402,3 +402,36 @@ def test_badges_listen_prints_masked_taps_and_who(badge_config, tmp_path, capsys
 def test_badges_listen_without_a_reader_says_so(badge_config):
     result = kiosk("badges", "listen", "--config", badge_config)
     assert result.returncode == 2 and "badge.device" in result.stderr
+
+
+def test_a_reader_without_evdev_says_why_instead_of_dying_silently():
+    """Found on an installed unit: without evdev the reader's thread died with
+    ModuleNotFoundError and nothing said so. Now the reader names the problem (which `kiosk
+    status` shows) and stops looking."""
+    from hardware.badge import BadgeReader
+
+    def no_evdev(path):
+        raise ModuleNotFoundError("No module named 'evdev'")
+
+    reader = BadgeReader("/dev/input/by-id/usb-reader-event-kbd", open_device=no_evdev,
+                         retry_s=0.01).start()
+    reader._thread.join(10)
+    assert not reader._thread.is_alive() and not reader.connected
+    assert "No module named 'evdev'" in reader.problem and "pip install evdev" in reader.problem
+    reader.close()
+
+
+def test_a_reader_not_plugged_in_says_so():
+    from hardware.badge import BadgeReader
+
+    seen = threading.Event()
+
+    def missing(path):
+        seen.set()
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    with BadgeReader("/dev/input/by-id/none", open_device=missing, retry_s=0.01).start() \
+            as reader:
+        assert seen.wait(10)
+        assert wait_until(lambda: reader.problem is not None)
+        assert reader.problem.startswith("not plugged in")

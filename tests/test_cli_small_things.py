@@ -98,6 +98,8 @@ def test_the_demo_answers_kiosk_status(tmp_path, monkeypatch):
         answer = json.loads(result.stdout)
         assert answer["state"] == "idle" and answer["desk"] == unit.config.desk.id
         assert answer["gpio"]["status"] == "ok"
+        text = kiosk("status", env={"RUNTIME_DIRECTORY": str(tmp_path / "run")}).stdout
+        assert "\n  gpio: ok" in text  # the troubleshooting table points staff to this line
     finally:
         if server is not None:
             server.close()
@@ -111,3 +113,16 @@ def test_the_footer_counts_seconds_as_the_warning_does():
     assert fr.tr("Automatic sign-out in {seconds} s", seconds=22) == (
         "Déconnexion automatique dans 22 s")
     assert i18n.colon("fr") == "\u00a0: " and i18n.colon("en") == ": "
+
+
+def test_kiosk_status_says_when_the_gpio_and_the_badge_reader_are_unavailable():
+    """Found by a newcomer: the troubleshooting table tells staff to look for `gpio:
+    unavailable`, which only --json had; a badge reader that could not work said nothing."""
+    from kiosk.cli.status_cmd import lines
+
+    text = "\n".join(lines({"state": "idle", "gpio": {"status": "unavailable",
+                                                     "error": "BadPinFactory: no pins"},
+                            "badge": {"status": "unavailable", "device": "/dev/input/r",
+                                      "error": "not plugged in (No such file or directory)"}}))
+    assert "gpio: unavailable (BadPinFactory: no pins)" in text
+    assert "badge reader: unavailable, /dev/input/r (not plugged in" in text

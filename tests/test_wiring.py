@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +11,7 @@ from kiosk import config as configuration
 from kiosk.errors import ConfigError
 from kiosk.session import State
 from kiosk.wiring import build_demo, build_unit
-from tests.conftest import DESK12, host_password_file, unit_settings, wait_until
+from tests.conftest import DESK12, ROOT, host_password_file, unit_settings, wait_until
 
 
 def test_demo_unit_signs_an_agent_in_and_out(tmp_path):
@@ -165,3 +166,39 @@ def test_a_unit_with_a_badge_reader_configured_looks_for_it_and_still_runs(tmp_p
         assert unit.engine.snapshot.badge.kind == "unknown"
     finally:
         unit.close()
+
+
+def test_a_member_of_the_group_sees_the_kiosks_lock_as_held(request):
+    """Found on a deployed desk: under the unit's UMask=0077 the lock file was 0600, so `kiosk
+    doctor` run by a member of the hotdesk group could not open it, decided that no kiosk was
+    running and opened the phone's port and the pins itself. The lock is readable now, and a
+    lock that cannot be opened counts as held."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from kiosk.session.lock import RuntimeLock
+
+    folder = Path(tempfile.mkdtemp(prefix="hotdesk-lock-test-"))  # outside pytest's 0700 tree
+    folder.chmod(0o755)
+    request.addfinalizer(lambda: shutil.rmtree(folder))
+    previous = os.umask(0o077)
+    try:
+        lock = RuntimeLock(folder / "kiosk.lock")
+    finally:
+        os.umask(previous)
+    probe = [sys.executable, "-c", "import sys; from kiosk.session.lock import kiosk_running; "
+             "sys.exit(0 if kiosk_running(sys.argv[1]) else 1)", str(folder / "kiosk.lock")]
+    as_someone_else = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {"PYTHONPATH": str(ROOT), "PATH": os.environ["PATH"]}
+    try:
+        assert (folder / "kiosk.lock").stat().st_mode & 0o777 == 0o644
+        assert subprocess.run(as_someone_else + probe, env=env).returncode == 0
+        (folder / "kiosk.lock").chmod(0o600)  # a lock this user may not open: held, to be safe
+        assert subprocess.run(as_someone_else + probe, env=env).returncode == 0
+    finally:
+        lock.release()
+    (folder / "kiosk.lock").chmod(0o644)
+    assert subprocess.run(as_someone_else + probe, env=env).returncode == 1  # given back

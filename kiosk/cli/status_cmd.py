@@ -64,6 +64,15 @@ def lines(answer: dict) -> list[str]:
         out.append(f"  phone: {phone.get('status')}; {phone.get('model') or 'model unknown'}, "
                    f"serial {phone.get('serial') or '?'}"
                    + ("; handset off hook" if phone.get("off_hook") else ""))
+    gpio = answer.get("gpio")
+    if gpio:
+        out.append("  gpio: ok" if gpio.get("status") == "ok" else
+                   f"  gpio: unavailable ({gpio.get('error') or 'no pins'}); no lights, relay "
+                   "or button")
+    badge = answer.get("badge")
+    if badge:
+        out.append(f"  badge reader: {badge.get('status')}, {badge.get('device')}"
+                   + (f" ({badge['error']})" if badge.get("error") else ""))
     callcenter = answer.get("callcenter")
     if callcenter:
         corrections = callcenter.get("resync_corrections") or 0

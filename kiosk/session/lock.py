@@ -31,13 +31,22 @@ def default_lock_path() -> Path:
 
 
 def kiosk_running(path: str | Path | None = None) -> bool:
-    """Whether a kiosk holds the unit's lock (tried, and given back at once)."""
+    """Whether a kiosk holds the unit's lock (tried, and given back at once). A lock this user
+    may not open counts as held: better to ask a kiosk that may be there than to open the
+    phone's port and the pins under it."""
+    lock = Path(path) if path else default_lock_path()
     try:
-        RuntimeLock(path).release()
-    except AlreadyRunning:
+        fd = os.open(lock, os.O_RDONLY)
+    except PermissionError:
         return True
     except OSError:
         return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # the kiosk holds it exclusively
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # (closing gives back a lock taken here)
     return False
 
 
@@ -49,6 +58,8 @@ class RuntimeLock:
         self.path = Path(path) if path else default_lock_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        with contextlib.suppress(OSError):  # readable whatever the umask (the unit's is 0077):
+            os.fchmod(self._fd, 0o644)     # the admin commands of the group test it
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
