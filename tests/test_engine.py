@@ -377,6 +377,21 @@ def test_silent_phone_gets_a_power_cycle_then_out_of_order(make_unit):
     assert unit.phone_line()["user_id"] == ZOE[0]
 
 
+def test_a_desk_without_a_relay_notices_when_its_silent_phone_answers_again(make_unit):
+    """Found by a newcomer: with `gpio.relay = false` (PoE phones) a phone that went silent and
+    then answered again was never asked again: out of order (phone_silent) until a restart."""
+    unit = make_unit(gpio__relay=False)
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    unit.sim_phone.set_silent(True)
+    unit.advance(15)  # the heartbeat's ping gets no answer
+    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_silent", timeout=10)
+    unit.sim_phone.set_silent(False)  # it answers again, without a reboot to announce it
+    unit.advance(15)  # the next heartbeat asks it again
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=10)
+    assert unit.engine.snapshot.out_of_order is None
+    assert wait_until(lambda: (unit.phone_line() or {}).get("user_id") == ZOE[0], timeout=10)
+
+
 def test_button_held_signs_out(make_unit):
     unit = make_unit()
     unit.engine.sign_in("zoe", ZOE[1]).result(10)

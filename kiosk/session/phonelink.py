@@ -195,9 +195,17 @@ class PhoneLink:
 
     def ping_call(self) -> Callable[[], None] | None:
         """The I/O for the heartbeat's ping (to offload), or None when there is nothing to
-        ping."""
+        ping. A silent phone is pinged too: without a relay to reboot it, its answer is the
+        only sign that it is back."""
         phone = self.phone
-        return phone.ping if phone is not None and self.status is PhoneStatus.OK else None
+        asked = (PhoneStatus.OK, PhoneStatus.SILENT)
+        return phone.ping if phone is not None and self.status in asked else None
+
+    def answered(self) -> None:
+        """The heartbeat's ping got an answer: a silent phone is back (its line again)."""
+        if self.status is PhoneStatus.SILENT:
+            log.warning("desk phone answers again")
+            self.when_needs_line()
 
 
 def _ignore(*args, **kwargs) -> None:

@@ -124,6 +124,8 @@ class DeskWatch:
     def _pinged(self, result: Result) -> None:
         if isinstance(result.error, PhoneTimeout):
             self.phone.went_silent(result.error)
+        elif result.error is None:
+            self.phone.answered()
 
     def _answered(self, asked_for: Session | None, result: Result) -> None:
         self._beating = False
