@@ -120,6 +120,14 @@ def test_sessions_show_lists_events_in_order(history):
     assert data["events"][1]["detail"] == {"phase": "trying", "step": "associate"}
 
 
+def test_sessions_show_takes_the_options_given_before_show_too(history):
+    """Found by a newcomer: `kiosk sessions --db X show ID` ignored --db and asked for it."""
+    before = kiosk("sessions", "--db", str(history), "--utc", "show", "3")
+    assert before.returncode == 0, before.stderr
+    assert before.stdout == kiosk("sessions", "show", "3", "--db", str(history), "--utc").stdout
+    assert "Mai Nguyễn (mai@demo.example) at desk12" in before.stdout
+
+
 def test_sessions_show_unknown_id(history):
     result = kiosk("sessions", "show", "99", "--db", str(history))
     assert result.returncode == 1 and "no session 99" in result.stderr

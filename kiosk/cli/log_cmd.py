@@ -46,7 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     sessions.add_argument("--format", choices=FORMATS, default="table")
     sessions.set_defaults(func=run_sessions)
     show_parent = sessions.add_subparsers(dest="sessions_command", metavar="show ID")
-    show = show_parent.add_parser("show", parents=[source],
+    # `kiosk sessions --db X show ID` and `kiosk sessions show ID --db X` both: the options
+    # after `show` default to what came before it (argparse's subparser would reset them)
+    after = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    after.add_argument("--config", metavar="PATH", type=Path, help="as above")
+    after.add_argument("--db", metavar="PATH", type=Path, help="as above")
+    after.add_argument("--utc", action="store_true", help="as above")
+    show = show_parent.add_parser("show", parents=[after],
                                   help="one session with its events in order")
     show.add_argument("session_id", type=int, metavar="ID")
     show.add_argument("--format", choices=("table", "json"), default="table")

@@ -118,8 +118,9 @@ def _interface_addresses() -> list[str]:
 
 def write_config(path: Path, sim) -> None:
     """A configuration for desk 12 of the demo directory against `sim`: the host's password in
-    `host-password` (mode 600), the session log `sessions.db` and the simulator's CA beside it
-    (relative paths: they resolve against the configuration's folder), and no HD-AT/1 phone."""
+    `host-password` (mode 600), the session log `sessions.db`, the metrics file, the badge table
+    and its key and the simulator's CA beside it (relative paths: they resolve against the
+    configuration's folder; no copy to this machine's journal), and no HD-AT/1 phone."""
     import shutil
 
     folder = path.parent
@@ -135,7 +136,10 @@ def write_config(path: Path, sim) -> None:
         shutil.copyfile(sim.ca_path, folder / "sim-ca.pem")
         lines.append('ca_bundle = "sim-ca.pem"')
     lines += ["", "[phone]", 'port = ""  # no HD-AT/1 phone: kiosk sim phone gives one',
-              "", "[log]", 'database = "sessions.db"', ""]
+              "", "[log]", 'database = "sessions.db"',
+              "# beside this file, not the unit's: another unit on this machine is left alone",
+              'metrics_file = "hotdesk.prom"', 'journal_socket = ""',
+              "", "[badge]", 'table = "badges.json"', 'key_file = "badge-key"', ""]
     path.write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {path} (try: kiosk callcenter desk --config {path})", file=sys.stderr,
           flush=True)
