@@ -3,6 +3,7 @@
 # Lite (Bookworm). Run as root from a checkout:
 #
 #   sudo systemd/install.sh                  install or update; idempotent (a second run changes nothing)
+#   sudo systemd/install.sh --restart        restart the kiosk, unless an agent is signed in
 #   sudo systemd/install.sh --uninstall      remove it, keeping the session log in /var/lib/hotdesk
 #   sudo systemd/install.sh --uninstall --purge   ... and the session log and configuration too
 #   systemd/install.sh --root DIR            lay every file under DIR instead, for a look or a
@@ -16,12 +17,13 @@ MODE=install
 PURGE=0
 CHANGED=0
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) ROOT=$(realpath -m "${2:?--root needs a folder}"); shift 2 ;;
     --uninstall) MODE=uninstall; shift ;;
+    --restart) MODE=restart; shift ;;
     --purge) PURGE=1; shift ;;
     -h|--help) usage 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage 2 ;;
@@ -82,6 +84,47 @@ remove() {
   fi
 }
 
+# A restart while an agent is signed in would sign her out: the kiosk is restarted only at a
+# free desk. Otherwise the restart is owed (a marker in /opt/hotdesk) and the next run, or
+# `install.sh --restart`, makes it once the desk is free.
+PENDING="$ROOT/opt/hotdesk/restart-pending"
+RESTART=0
+
+desk_taken() {
+  local answer
+  answer=$("$ROOT/opt/hotdesk/venv/bin/kiosk" status --json 2>/dev/null) || return 1
+  printf '%s' "$answer" | python3 -c \
+    'import json, sys; sys.exit(0 if json.load(sys.stdin).get("agent") else 1)'
+}
+
+restart_kiosk() {
+  if [ "$RESTART" = 0 ] && [ ! -e "$PENDING" ]; then
+    say "nothing to do: everything is installed and up to date"
+    return 0
+  fi
+  if [ -n "$ROOT" ]; then
+    would "systemctl restart hotdesk-kiosk.service (when no agent is signed in)"
+  elif [ ! -e "$ETC/host-password" ]; then
+    say "done. The kiosk starts once the desk host's password is in $ETC/host-password"
+    return 0
+  elif desk_taken; then
+    touch "$PENDING"
+    say "restart deferred: an agent is signed in at this desk; the kiosk runs the version it"
+    say "  started with until you run install.sh again (or install.sh --restart) at a free desk"
+    return 0
+  else
+    systemctl restart hotdesk-kiosk.service
+    rm -f "$PENDING"
+  fi
+  say "done. Check the unit with: kiosk doctor (stop the kiosk first for the phone and GPIO)"
+}
+
+if [ "$MODE" = restart ]; then
+  RESTART=1
+  restart_kiosk
+  exit 0
+fi
+
 if [ "$MODE" = install ]; then
   if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
     echo "install.sh: run as root (sudo), or with --root DIR to stage the files" >&2
@@ -89,19 +132,36 @@ if [ "$MODE" = install ]; then
   fi
   SOURCE_CHANGED=0
 
-  # 1. system packages: touch input (mtdev), fonts for Chinese and Arabic, GPIO (lgpio), venv
-  # and node_exporter, which the site's Prometheus scrapes (it reads the kiosk's metrics file)
-  PACKAGES="python3-venv python3-pip libmtdev1 fonts-noto-cjk fonts-noto-core python3-lgpio
+  # 1. system packages: touch input (mtdev), fonts for Chinese and Arabic, OpenGL ES/EGL and
+  # the DRM buffers Kivy draws with, the badge reader's libraries (evdev, ldap3), venv, and
+  # node_exporter, which the site's Prometheus scrapes (it reads the kiosk's metrics file).
+  # Raspberry Pi OS's lgpio (the Pi 5's GPIO) where the mirror has it. No recommended
+  # packages: they bring services a kiosk does not run (and that fail without their hardware).
+  PACKAGES="python3-venv python3-pip libmtdev1 fonts-noto-cjk fonts-noto-core
+            libegl1 libgles2 libgl1 libgbm1 libgl1-mesa-dri python3-evdev python3-ldap3
             prometheus-node-exporter"
+  OPTIONAL_PACKAGES="python3-lgpio"
   missing=""
-  for p in $PACKAGES; do
+  for p in $PACKAGES $OPTIONAL_PACKAGES; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
   done
   if [ -n "$ROOT" ]; then
-    would "apt-get install -y $PACKAGES (those not yet installed on the unit)"
+    would "apt-get install -y --no-install-recommends $PACKAGES $OPTIONAL_PACKAGES (those not yet installed on the unit; $OPTIONAL_PACKAGES where the mirror has it)"
   elif [ -n "$missing" ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
-    CHANGED=1
+    say "installing Debian packages:$missing"
+    apt-get update -qq
+    wanted=""
+    for p in $missing; do
+      case " $OPTIONAL_PACKAGES " in
+        *" $p "*) if apt-cache show "$p" >/dev/null 2>&1; then wanted="$wanted $p"
+                  else say "  $p is not in this system's mirror (Raspberry Pi OS has it): GPIO through gpiozero's other pin libraries"; fi ;;
+        *) wanted="$wanted $p" ;;
+      esac
+    done
+    if [ -n "$wanted" ]; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $wanted >/dev/null
+      CHANGED=1
+    fi
   fi
 
   # 2. the hotdesk user and its folders
@@ -123,8 +183,14 @@ if [ "$MODE" = install ]; then
   if [ -n "$ROOT" ]; then
     would "python3 -m venv --system-site-packages $OPT/venv && $OPT/venv/bin/pip install $OPT/src"
   elif [ ! -x "$OPT/venv/bin/kiosk" ] || [ "$SOURCE_CHANGED" = 1 ]; then
+    say "installing the kiosk and its Python packages into $OPT/venv (a few minutes)..."
     python3 -m venv --system-site-packages "$OPT/venv"
-    "$OPT/venv/bin/pip" install --quiet --upgrade "$OPT/src"
+    # built from a copy: pip writes build/ and *.egg-info into what it builds, and the next
+    # run would see a changed source (and restart the kiosk for nothing)
+    build=$(mktemp -d)
+    cp -a "$OPT/src/." "$build/"
+    "$OPT/venv/bin/pip" install --quiet --upgrade "$build[badge]"
+    rm -rf "$build"
     say "installed the kiosk into $OPT/venv"
     CHANGED=1
   fi
@@ -165,38 +231,40 @@ if [ "$MODE" = install ]; then
   if [ "$CHANGED" = 1 ]; then act journalctl --update-catalog; fi
   CHANGED=$((CATALOG_CHANGED | CHANGED))
 
-  # 7. node_exporter's textfile collector reads the kiosk's metrics (/run/hotdesk/metrics)
+  # 7. node_exporter's textfile collector reads the kiosk's metrics through a link in Debian's
+  # own textfile folder (hotdesk.tmpfiles makes it), beside the apt, smartmon and nvme metrics
+  # of Debian's collectors. Earlier versions pointed node_exporter elsewhere: undone here.
   DEFAULTS="$ROOT/etc/default/prometheus-node-exporter"
-  TEXTFILE="--collector.textfile.directory=/run/hotdesk/metrics"
-  if [ -f "$DEFAULTS" ] && grep -q -- "$TEXTFILE" "$DEFAULTS"; then
-    :
-  elif [ -f "$DEFAULTS" ] && grep -q -- "--collector.textfile.directory" "$DEFAULTS"; then
-    say "  node_exporter reads another textfile directory ($DEFAULTS): add $TEXTFILE there"
-  else
-    mkdir -p "$(dirname "$DEFAULTS")"
-    if [ -f "$DEFAULTS" ] && grep -q '^ARGS=' "$DEFAULTS"; then
-      sed -i "s|^ARGS=\"\(.*\)\"|ARGS=\"\1 $TEXTFILE\"|; s|^ARGS=\" |ARGS=\"|" "$DEFAULTS"
-    else
-      printf '# set by hotdesk install.sh: the kiosk'"'"'s metrics\nARGS="%s"\n' "$TEXTFILE" >> "$DEFAULTS"
-    fi
-    say "node_exporter now reads the kiosk's metrics ($DEFAULTS)"
+  OURS="--collector.textfile.directory=/run/hotdesk/metrics"
+  TEXTFILES="$ROOT/var/lib/prometheus/node-exporter"
+  if [ "$(readlink "$TEXTFILES/hotdesk.prom" 2>/dev/null)" != /run/hotdesk/metrics/hotdesk.prom ]
+  then
+    mkdir -p "$TEXTFILES"
+    ln -sfn /run/hotdesk/metrics/hotdesk.prom "$TEXTFILES/hotdesk.prom"
+    say "linked $TEXTFILES/hotdesk.prom -> /run/hotdesk/metrics/hotdesk.prom (node_exporter)"
     CHANGED=1
-    act systemctl restart prometheus-node-exporter
+  fi
+  if [ -f "$DEFAULTS" ] && grep -q -- "$OURS" "$DEFAULTS"; then
+    sed -i -e "/^# set by hotdesk install.sh/d" -e "s| *$OURS||" "$DEFAULTS"
+    say "node_exporter reads Debian's textfile folder again ($DEFAULTS)"
+    CHANGED=1
+    act systemctl try-restart prometheus-node-exporter
+  elif [ -f "$DEFAULTS" ] && grep -q -- "^ARGS=.*--collector.textfile.directory" "$DEFAULTS"; then
+    say "  node_exporter reads another textfile folder ($DEFAULTS): link"
+    say "  /run/hotdesk/metrics/hotdesk.prom into it for the kiosk's metrics"
   fi
 
   if [ "$CHANGED" = 1 ]; then
     act systemctl daemon-reload
-    act udevadm control --reload
-    act udevadm trigger --subsystem-match=tty
-    act systemctl enable hotdesk-kiosk.service hotdesk-retention.timer
-    if [ -e "$ETC/host-password" ] || [ -n "$ROOT" ]; then
-      act systemctl restart hotdesk-kiosk.service
-      act systemctl start hotdesk-retention.timer
+    if command -v udevadm >/dev/null 2>&1 && [ -d /run/udev ]; then
+      act udevadm control --reload
+      act udevadm trigger --subsystem-match=tty
     fi
-    say "done. Check the unit with: kiosk doctor (stop the kiosk first for the phone and GPIO)"
-  else
-    say "nothing to do: everything is installed and up to date"
+    act systemctl enable hotdesk-kiosk.service hotdesk-retention.timer
+    act systemctl start hotdesk-retention.timer
+    RESTART=1
   fi
+  restart_kiosk
   exit 0
 fi
 
@@ -213,6 +281,7 @@ remove "$UDEV/99-hotdesk-deskphone.rules"
 remove "$OPT"
 remove "$ROOT/usr/local/bin/kiosk"
 remove "$ROOT/usr/local/bin/sqlite-utils"
+remove "$ROOT/var/lib/prometheus/node-exporter/hotdesk.prom"
 remove "$TMPFILES/hotdesk.conf"
 act systemctl daemon-reload
 if [ "$PURGE" = 1 ]; then

@@ -82,7 +82,6 @@ def inventory(tmp_path):
       hotdesk_floor: "3"
       hotdesk_zone: north
       hotdesk_root: {tmp_path / 'stage'}
-      hotdesk_kiosk_command: {BIN / 'kiosk'}
       hotdesk_controller_tmp: {tmp_path}
 {indented}
 """)
@@ -128,5 +127,48 @@ def test_a_unit_with_an_agent_signed_in_is_left_alone(inventory):
                   env={"PATH": f"{fake}{os.pathsep}{os.environ['PATH']}"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "an agent is signed in" in result.stdout
+    # visible in the recap and counted at the end, not a debug line in a green run
     assert recap(result.stdout)["desk12"]["changed"] == 0
+    assert recap(result.stdout)["desk12"]["ignored"] == 1
+    assert "1 unit(s) left for the next run: desk12" in result.stdout
     assert not (inventory["tmp"] / "hotdesk-src-desk12.tar").exists()
+
+
+def test_every_key_can_be_set_from_the_inventory_and_values_are_escaped(inventory):
+    """Found against a real desk: the template escaped nothing (a `"` in a desk's name left a
+    unit that would not start) and set 19 of the 54 keys. Every key of the kiosk's own table
+    is set here through hotdesk_config, with awkward strings, and the file reads back as set."""
+    from kiosk import config as configuration
+
+    values = {key.name: key.default for key in configuration.KEYS
+              if key.default not in (configuration.REQUIRED, configuration.DERIVED)}
+    values.update({"badge.device": "/dev/input/by-id/usb-\\reader\"-event-kbd",
+                   "session.end_of_day": "19:30", "gpio.relay": False})
+    sections: dict = {}
+    for name, value in values.items():
+        section, key = name.split(".")
+        sections.setdefault(section, {})[key] = value
+    extra = inventory["tmp"] / "extra.json"
+    extra.write_text(json.dumps({"hotdesk_config": sections,
+                                 "hotdesk_desk_name": 'Desk "12" \\ north\u00e9'}))
+    result = _run(inventory, "-e", f"@{extra}")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    written = inventory["tmp"] / "stage/etc/hotdesk/kiosk.toml"
+    loaded = configuration.load(written)
+    assert loaded.desk.name == 'Desk "12" \\ north\u00e9'
+    assert str(loaded.badge.device).endswith('usb-\\reader"-event-kbd')
+    text = written.read_text()
+    missing = [name for name, value in values.items()
+               if value is not None and f"\n{name.split('.')[1]} = " not in text]
+    assert missing == []  # (None: the kiosk's own default, left out)
+
+
+def test_a_configuration_the_kiosk_would_refuse_never_replaces_the_live_one(inventory):
+    first = _run(inventory)
+    assert first.returncode == 0, first.stdout[-3000:]
+    written = inventory["tmp"] / "stage/etc/hotdesk/kiosk.toml"
+    before = written.read_text()
+    bad = _run(inventory, "-e", '{"hotdesk_config": {"session": {"warn_before_s": -5}}}')
+    assert bad.returncode != 0
+    assert "warn_before_s" in bad.stdout
+    assert written.read_text() == before
