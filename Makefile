@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 export KIVY_NO_ARGS := 1
 export KIVY_NO_CONSOLELOG ?= 1
 
-.PHONY: install test lint bench demo tour clean
+.PHONY: install test test-unit lint bench demo tour clean
 
 install: $(STAMP)
 
@@ -29,6 +29,11 @@ tour: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The unit as deployed: a Debian 12 root booted by systemd-nspawn, install.sh run inside it, the
+# simulators on this machine's loopback (root, systemd-container and debootstrap needed).
+test-unit: $(STAMP)
+	HOTDESK_UNIT_TIER=1 $(PY) -m pytest -q --timeout=1800 tests/deployed
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

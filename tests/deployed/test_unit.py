@@ -1,0 +1,170 @@
+"""One desk, installed as the README tells facilities, run by a real systemd under the shipped
+unit's full sandbox, beside Debian's node_exporter (as `prometheus`) and the real journald.
+
+The tests run in order on one desk: each starts from what the one before left.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.deployed.conftest import (
+    DESK12_PASSWORD,
+    TEST_DROP_IN,
+    desk_config,
+    new_desk,
+    trust_the_sites_ca,
+)
+
+STATUS = "kiosk status --json"
+
+
+@pytest.fixture(scope="module")
+def desk(base, checkout, tmp_path_factory):
+    with new_desk(base, checkout, tmp_path_factory.mktemp("desks"), "desk12") as booted:
+        trust_the_sites_ca(booted)
+        yield booted
+
+
+def phone_status(answer: str) -> str | None:
+    return (json.loads(answer).get("phone") or {}).get("status")  # none while it starts
+
+
+def status(desk, user=None) -> dict:
+    return json.loads(desk.out(STATUS, user=user))
+
+
+SCRAPE = ("python3 -c 'import urllib.request as u; "
+          "print(u.urlopen(\"http://127.0.0.1:9100/metrics\").read().decode())'")
+
+
+def scrape(desk) -> str:
+    """node_exporter's page, as the site's Prometheus gets it."""
+    return desk.out(SCRAPE)
+
+
+def sample(page: str, name: str) -> float | None:
+    found = re.search(rf"^{re.escape(name)} (\S+)$", page, re.M)
+    return float(found.group(1)) if found else None
+
+
+def test_install_sh_on_a_desk_that_never_had_the_kiosk(desk):
+    result = desk.run("systemd/install.sh", cwd="/root/hotdesk")
+    assert "installed the kiosk into /opt/hotdesk/venv" in result.stdout
+    assert desk.out("command -v kiosk").strip() == "/usr/local/bin/kiosk"
+    # nothing that came with it left the system degraded
+    assert desk.out("systemctl --failed --plain --no-legend").strip() == ""
+    # the retention timer runs from now on, not from the next reboot
+    assert desk.unit("hotdesk-retention.timer", "ActiveState")["ActiveState"] == "active"
+
+
+def test_configured_as_the_readme_says_and_started(desk, sims):
+    desk.file("/etc/hotdesk/kiosk.toml").write_text(desk_config(sims))
+    desk.run("kiosk config check /etc/hotdesk/kiosk.toml")
+    desk.run("install -m 600 /dev/stdin /etc/hotdesk/host-password", input=DESK12_PASSWORD)
+    drop_in = desk.file("/etc/systemd/system/hotdesk-kiosk.service.d/test-display.conf")
+    drop_in.parent.mkdir(parents=True)
+    drop_in.write_text(TEST_DROP_IN)
+    desk.run("systemctl daemon-reload && systemctl start hotdesk-kiosk")
+    # READY=1 comes after the first frame: until then `systemctl start` waits (Type=notify)
+    unit = desk.unit("hotdesk-kiosk", "ActiveState", "SubState", "NRestarts", "StatusText")
+    assert (unit["ActiveState"], unit["SubState"], unit["NRestarts"]) == \
+        ("active", "running", "0"), unit
+    desk.wait_for(STATUS, lambda out: json.loads(out)["state"] != "starting")
+    assert status(desk)["state"] in ("idle", "out_of_order")
+
+
+def test_the_phone_plugged_in_after_boot_is_taken_up(desk, sims):
+    assert status(desk)["phone"]["status"] != "ok"  # nothing on the port yet
+    sims.plug_in_phone()
+    desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+    assert status(desk)["state"] == "idle"
+
+
+def test_a_second_install_changes_nothing_and_restarts_nothing(desk):
+    before = desk.unit("hotdesk-kiosk", "MainPID", "ExecMainStartTimestampMonotonic")
+    result = desk.run("systemd/install.sh", cwd="/root/hotdesk")
+    assert "nothing to do" in result.stdout, result.stdout
+    assert desk.unit("hotdesk-kiosk", "MainPID", "ExecMainStartTimestampMonotonic") == before
+    assert not desk.file("/opt/hotdesk/src/build").exists()
+    assert not list(desk.file("/opt/hotdesk/src").glob("*.egg-info"))
+
+
+def test_a_force_release_beside_the_running_kiosk_is_in_the_log_and_the_journal(desk, sims):
+    from kiosk.callcenter import XsiClient
+
+    with XsiClient(sims.url, "zoe@demo.example", "zoe-demo-1") as zoe:
+        zoe.associate("desk12@demo.example", limit_hours=8)  # seated here by the server
+    result = desk.run("kiosk callcenter release --reason 'left for the day' --operator anna")
+    assert "released desk floor3-desk12 (was: Zoë Müller)" in result.stdout, result.stdout
+    admin = json.loads(desk.out("kiosk events --kind admin --format json"))
+    assert [e["detail"]["operator"] for e in admin] == ["anna"]
+    entries = desk.out("journalctl -o json --no-pager HOTDESK_EVENT=admin").splitlines()
+    assert [json.loads(e)["HOTDESK_OPERATOR"] for e in entries] == ["anna"]
+
+
+def test_the_journal_has_the_structured_entries_and_the_catalog(desk):
+    entries = [json.loads(line) for line in desk.out(
+        "journalctl -u hotdesk-kiosk -o json --no-pager").splitlines()]
+    structured = [json.loads(line) for line in desk.out(
+        "journalctl -o json --no-pager SYSLOG_IDENTIFIER=hotdesk-kiosk HOTDESK_EVENT=admin"
+    ).splitlines()]
+    assert structured and all(e["HOTDESK_DESK"] == "floor3-desk12" for e in structured)
+    # every line the kiosk writes, structured or not, carries the identifier sites match on
+    identifiers = {e.get("SYSLOG_IDENTIFIER") for e in entries if e.get("_PID") and
+                   e.get("_COMM") != "systemd"}
+    assert identifiers == {"hotdesk-kiosk"}, identifiers
+    kind = structured[-1]["HOTDESK_EVENT"]
+    explained = desk.out(f"journalctl -x SYSLOG_IDENTIFIER=hotdesk-kiosk HOTDESK_EVENT={kind} "
+                         "--no-pager")
+    assert "-- Subject:" in explained or "░░ Subject:" in explained, explained[-1500:]
+
+
+def test_node_exporter_as_prometheus_serves_the_desk_beside_debians_own(desk):
+    desk.run("DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+             "prometheus-node-exporter-collectors && "
+             "systemctl start prometheus-node-exporter-apt.service")
+    assert desk.unit("prometheus-node-exporter", "User")["User"] == "prometheus"
+    page = desk.wait_for(SCRAPE, lambda out: "apt_upgrades_pending" in out and "hotdesk_" in out,
+                         timeout=60)
+    assert sample(page, "node_textfile_scrape_error") == 0
+    assert sample(page, "hotdesk_in_service") == 1
+    assert sample(page, "hotdesk_phone_up") == 1
+
+
+def test_status_and_doctor_as_root_and_as_a_member_of_the_hotdesk_group(desk):
+    desk.run("useradd --create-home --groups hotdesk alice")
+    for user in (None, "alice"):
+        answer = status(desk, user)
+        assert answer["state"] == "idle", (user, answer)
+        text = desk.out("kiosk status", user=user)
+        assert re.search(r"^  gpio: ok$", text, re.M), text
+        doctor = desk.run("kiosk doctor", user=user, check=False)
+        # beside a running kiosk the doctor asks it for the phone, never opens the port
+        assert "asked the running kiosk" in doctor.stdout, doctor.stdout
+    assert desk.unit("hotdesk-kiosk", "NRestarts")["NRestarts"] == "0"
+
+
+def test_the_watchdog_restarts_a_frozen_kiosk(desk):
+    before = desk.unit("hotdesk-kiosk", "MainPID")["MainPID"]
+    desk.run(f"kill -STOP {before}")  # a frozen screen: no WATCHDOG=1 from the UI's clock
+    desk.wait_for("systemctl show hotdesk-kiosk -p NRestarts,ActiveState,SubState",
+                  lambda out: "NRestarts=1" in out and "SubState=running" in out, timeout=90)
+    assert desk.unit("hotdesk-kiosk", "MainPID")["MainPID"] != before
+    desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+
+
+def test_a_stopped_kiosk_reports_nothing_it_no_longer_knows(desk):
+    desk.run("systemctl stop hotdesk-kiosk")
+    page = scrape(desk)
+    assert sample(page, "node_textfile_scrape_error") == 0
+    assert sample(page, "hotdesk_in_service") == 0
+    for unknown in ("hotdesk_phone_up", "hotdesk_callcenter_reachable", "hotdesk_push_up",
+                    "hotdesk_desk_occupied"):
+        assert sample(page, unknown) is None, unknown
+    desk.run("systemctl start hotdesk-kiosk")
+    page = desk.wait_for(SCRAPE, lambda out: sample(out, "hotdesk_in_service") == 1)
+    assert sample(page, "hotdesk_phone_up") is not None
