@@ -55,8 +55,14 @@ from kiosk.session.worker import Result, Timer, Worker
 
 log = logging.getLogger(__name__)
 
-#: A read for these reasons that differs from the copy is a correction.
+#: A read for these reasons that differs from the copy is a correction: the server lost an
+#: event.
 CORRECTING = ("subscribed", "resync")
+#: The read right after subscribing races the events of changes made just before it: an ACD
+#: state it finds is a correction only if no event brings the same state within this time
+#: (found as a flaky test on a loaded machine: a supervisor's Wrap-Up, read before its push,
+#: was logged as a lost event).
+PUSH_GRACE_S = 5.0
 MAX_REREADS = 3
 
 
@@ -68,6 +74,7 @@ class SeatView:
     sequence: dict[str, int] = field(default_factory=dict)  # subscription -> last number
     acd_stamp: int | None = None  # the newest ACD state's own timestamp (ms)
     resync: Timer | None = None
+    unexplained: tuple | None = None  # (shown, server, timer): a difference its push may explain
 
 
 class ServerSync:
@@ -100,6 +107,7 @@ class ServerSync:
         if session.view.resync is not None:
             session.view.resync.cancel()
             session.view.resync = None
+        self._explained(session)
 
     def _resync(self, session) -> None:
         if self.current() is not session:
@@ -161,6 +169,10 @@ class ServerSync:
                 return  # an older state than the one shown
             if stamp is not None:
                 view.acd_stamp = stamp
+            if view.unexplained is not None and view.unexplained[1] == _acd_text(
+                    event.acd_state, event.unavailable_code if event.acd_state == "Unavailable"
+                    else None):
+                self._explained(session)  # the push came after all: nothing was lost
             self._acd(session, event.acd_state, event.unavailable_code, "push")
         elif event.kind == "HotelingGuestEvent":
             if event.unassigned:
@@ -189,14 +201,29 @@ class ServerSync:
         code = code if state == "Unavailable" else None
         if (state, code) == (session.acd_state, session.unavailable_code):
             return
-        if why in CORRECTING:
-            self._corrected(session, why, "acd_state",
-                            _acd_text(session.acd_state, session.unavailable_code),
-                            _acd_text(state, code))
+        shown, server = _acd_text(session.acd_state, session.unavailable_code), \
+            _acd_text(state, code)
+        if why == "subscribed":  # a correction only if its push does not follow
+            self._explained(session)
+            timer = self.worker.call_at(self.clock.monotonic() + PUSH_GRACE_S,
+                                        lambda: self._unexplained(session))
+            session.view.unexplained = (shown, server, timer)
+        elif why in CORRECTING:
+            self._corrected(session, why, "acd_state", shown, server)
         else:
             self.record("acd_state_seen", session.log_id, state=state, unavailable_code=code)
         session.acd_state, session.unavailable_code = state, code
         self.when_changed(session)
+
+    def _explained(self, session) -> None:
+        pending, session.view.unexplained = session.view.unexplained, None
+        if pending is not None:
+            pending[2].cancel()
+
+    def _unexplained(self, session) -> None:
+        pending, session.view.unexplained = session.view.unexplained, None
+        if pending is not None and self.current() is session:
+            self._corrected(session, "subscribed", "acd_state", pending[0], pending[1])
 
     def _corrected(self, session, why: str, what: str, shown, server) -> None:
         self.corrections += 1

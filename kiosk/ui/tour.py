@@ -62,7 +62,7 @@ class Driver:
             raise box["error"]
         return box.get("value")
 
-    def _wait(self, what: str, predicate, timeout: float = 10) -> None:
+    def _wait(self, what: str, predicate, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._on_ui(predicate):

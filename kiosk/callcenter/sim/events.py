@@ -66,6 +66,7 @@ class EventsModel:
         self.acknowledged = 0
         self.unacknowledged: set[str] = set()
         self.lose_next = 0  # events to drop without a word
+        self.held: list | None = None  # events kept back while hold() is on
         self.lost = 0
         self.heartbeat_form = "declared"  # or "bare"
         self.pad = False
@@ -205,6 +206,19 @@ class EventsModel:
         with self.lock:
             self.lose_next = max(0, int(count))
 
+    def hold(self) -> None:
+        """Keep the next events back (a slow application server): `release_held()` sends
+        them, late and in order."""
+        with self.lock:
+            self.held = []
+
+    def release_held(self) -> int:
+        with self.lock:
+            held, self.held = self.held or [], None
+            for sub, kind, data in held:
+                self._send(sub, kind, data)
+            return len(held)
+
     def acknowledge(self, event_id: str | None) -> None:
         with self.lock:
             self.acknowledged += 1
@@ -248,6 +262,9 @@ class EventsModel:
         if not first and self.lose_next > 0:
             self.lose_next -= 1
             self.lost += 1
+            return
+        if not first and self.held is not None:
+            self.held.append((sub, kind, data))
             return
         self._send(sub, kind, data)
 
