@@ -54,7 +54,8 @@ def clock_synchronised() -> bool | None:
 
 #: The checks' names as the report shows them.
 NAMES = {"state_dir": "state directory", "session_log": "session log", "callcenter":
-         "Call Center", "host": "desk host", "gpio": "GPIO", "events": "Xsi-Events"}
+         "Call Center", "host": "desk host", "gpio": "GPIO", "badge": "badge reader",
+         "events": "Xsi-Events"}
 
 
 def _defaults() -> configuration.Config:
@@ -89,7 +90,8 @@ class Doctor:
             # the clock, the fonts); the Call Center and the desk host wait for the fix.
             self.config = _defaults()
         for check in (self.check_state_dir, self.check_session_log, self.check_display,
-                      self.check_phone, self.check_gpio, self.check_callcenter,
+                      self.check_phone, self.check_gpio, self.check_badge,
+                      self.check_callcenter,
                       self.check_host, self.check_events, self.check_clock,
                       self.check_fonts):
             name = check.__name__.removeprefix("check_")
@@ -227,6 +229,9 @@ class Doctor:
         return Check("phone", True, f"{ident.manufacturer} {ident.model}, firmware "
                      f"{ident.revision}, serial {ident.serial}; "
                      f"{'registered' if state.registered else 'NOT registered'}")
+
+    def check_badge(self) -> Check:
+        return badge_check(self.config.badge.device, self._beside_kiosk())
 
     def check_gpio(self) -> Check:
         from hardware.panel import DeskPanel
@@ -500,3 +505,24 @@ def as_json(checks: list[Check]) -> dict:
     return {"ok": all(c.ok for c in checks), "checks": [asdict(c) for c in checks]}
 
 
+def badge_check(device, running: dict | None) -> Check:
+    """The badge reader: asked of the running kiosk, else looked for (never grabbed here)."""
+    name = "badge reader"
+    if not device:
+        return Check(name, True, "none configured (badge.device is empty)")
+    if running is not None:
+        badge = running.get("badge") or {}
+        if badge.get("status") == "ok":
+            return Check(name, True, f"{device} reading (asked the running kiosk)")
+        return Check(name, False, f"{device}: {badge.get('error') or 'not reading'} (asked the "
+                     "running kiosk)", "plug the reader in, check badge.device against "
+                     "ls -l /dev/input/by-id/; without evdev, run systemd/install.sh again")
+    try:
+        import evdev  # noqa: F401
+    except ImportError as exc:
+        return Check(name, False, f"cannot read keyboard-wedge readers: {exc}",
+                     "run systemd/install.sh again (it installs python3-evdev)")
+    if not Path(device).exists():
+        return Check(name, False, f"{device} not found",
+                     "plug the reader in; check badge.device against ls -l /dev/input/by-id/")
+    return Check(name, True, f"{device} present")

@@ -126,3 +126,20 @@ def test_kiosk_status_says_when_the_gpio_and_the_badge_reader_are_unavailable():
                                       "error": "not plugged in (No such file or directory)"}}))
     assert "gpio: unavailable (BadPinFactory: no pins)" in text
     assert "badge reader: unavailable, /dev/input/r (not plugged in" in text
+
+
+def test_the_doctor_checks_the_badge_reader(tmp_path):
+    """Found on an installed unit: a reader that could not work (no evdev, not plugged in)
+    was not mentioned by `kiosk doctor`."""
+    from kiosk.doctor import badge_check
+
+    assert badge_check("", None).ok  # none configured
+    missing = badge_check(str(tmp_path / "usb-reader-event-kbd"), None)
+    assert not missing.ok and "not found" in missing.detail and "by-id" in missing.advice
+    present = tmp_path / "event-kbd"
+    present.write_text("")
+    assert badge_check(str(present), None).ok
+    running = badge_check("/dev/input/r", {"badge": {"status": "unavailable",
+                                                     "error": "No module named 'evdev'"}})
+    assert not running.ok and "No module named 'evdev'" in running.detail
+    assert "asked the running kiosk" in running.detail
