@@ -15,10 +15,12 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.deployed import screen
 from tests.deployed.container import CACHE, Desk, base_root
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,12 +73,15 @@ def caches() -> dict[str, str]:
     return binds
 
 
-def new_desk(base: Path, checkout: Path, where: Path, name: str) -> Desk:
-    """A desk that never had the kiosk, with this repository copied to /root/hotdesk. It trusts
-    what this machine trusts (a site's own CA, as behind a TLS-inspecting proxy): call
-    `trust_the_sites_ca(desk)` once it is booted."""
-    desk = Desk.fresh(base, where / name, binds=caches(), log=where / f"{name}.console")
-    shutil.copytree(checkout, desk.file("/root/hotdesk"), symlinks=True)
+def new_desk(base: Path, checkout: Path | None, where: Path, name: str,
+             hostname: str = "kiosk-floor3-desk12") -> Desk:
+    """A desk that never had the kiosk, with this repository copied to /root/hotdesk (unless
+    `checkout` is None). It trusts what this machine trusts (a site's own CA, as behind a
+    TLS-inspecting proxy): call `trust_the_sites_ca(desk)` once it is booted."""
+    desk = Desk.fresh(base, where / name, binds=caches(), log=where / f"{name}.console",
+                      hostname=hostname)
+    if checkout is not None:
+        shutil.copytree(checkout, desk.file("/root/hotdesk"), symlinks=True)
     local_cas = Path("/usr/local/share/ca-certificates")
     if local_cas.is_dir():
         shutil.copytree(local_cas, desk.file(str(local_cas)), dirs_exist_ok=True)
@@ -107,6 +112,13 @@ class Simulators:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, cwd=ROOT)
         json.loads(self.phone.stdout.readline())
+
+    def seating(self) -> dict:
+        """Who the simulated Call Center seats at each desk host."""
+        import urllib.request
+
+        with urllib.request.urlopen(self.inspect_url, timeout=10) as answer:
+            return json.load(answer)["seating"]
 
     def phone_command(self, line: str) -> str | None:
         self.phone.stdin.write(line + "\n")
@@ -139,6 +151,9 @@ def desk_config(sims: Simulators, **extra: str) -> str:
         url = "{sims.url}"
         default_domain = "demo.example"
 
+        [signin]
+        languages = ["en", "fr", "zh_CN", "ar"]
+
         [phone]
         port = "socket://127.0.0.1:{sims.phone_port}"
         """)
@@ -148,8 +163,8 @@ def desk_config(sims: Simulators, **extra: str) -> str:
 
 
 # What the container lacks and the test may stand in for, and nothing else: a screen (SDL draws
-# offscreen at the panel's size), GPIO (gpiozero's mock pins)
-# and tty1.
+# offscreen), GPIO (gpiozero's mock pins) and tty1. The unit tier adds the touchscreen: Kivy's
+# TUIO input on a loopback port (screen.TUIO_INPUT; it needs oscpy in the kiosk's venv).
 TEST_DROP_IN = """\
 [Service]
 Environment=SDL_VIDEODRIVER=offscreen GPIOZERO_PIN_FACTORY=mock
@@ -158,3 +173,34 @@ StandardInput=null
 TTYReset=no
 TTYVHangup=no
 """
+
+
+@pytest.fixture(scope="session")
+def screen_layout() -> dict:
+    """Where the kiosk's controls are on its window (laid out once, offscreen, here)."""
+    return screen.layout()
+
+
+@pytest.fixture(scope="module")
+def touchscreen(screen_layout):
+    """A touchscreen for one desk of the module: `.drop_in` adds it to the unit (with oscpy in
+    its venv), `.tap(x, y)` touches it."""
+    port = _free_port()
+    panel = screen.Touchscreen(port)
+    panel.layout, panel.drop_in = screen_layout, \
+        f"Environment={screen.TUIO_INPUT.format(port=port)}\n"
+    yield panel
+    panel.close()
+
+
+def sign_in_by_touch(panel, user: str, password: str) -> None:
+    """Tap in, type both fields on the on-screen keyboard, press its Enter key."""
+    layout = panel.layout
+    panel.tap(*layout["welcome"])
+    time.sleep(1.0)  # the sign-in screen slides in (no one can see it from here)
+    for key in user:
+        panel.tap(*layout["user_keys"][key])
+    panel.tap(*layout["password_field"])
+    for key in password:
+        panel.tap(*layout["password_keys"][key])
+    panel.tap(*layout["password_keys"]["enter"])

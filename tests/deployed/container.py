@@ -60,8 +60,10 @@ class Desk:
     """One booted container. `run()` a command in it (as root or another user); `boot()`,
     `shutdown()` and `power_cut()` as a unit's power switch would."""
 
-    def __init__(self, root: Path, *, binds: dict[str, str] | None = None, log: Path):
+    def __init__(self, root: Path, *, binds: dict[str, str] | None = None, log: Path,
+                 hostname: str = "kiosk-floor3-desk12"):
         self.root = root
+        self.hostname = hostname
         self.binds = binds or {}
         self.log = log
         self.process: subprocess.Popen | None = None
@@ -85,9 +87,17 @@ class Desk:
     # --- power ---------------------------------------------------------------------------
 
     def boot(self, timeout: float = 180) -> None:
-        """Boot to multi-user (systemd says running or degraded)."""
+        """Boot to multi-user (systemd says running or degraded); a desk that does not get
+        there is powered off again."""
+        try:
+            self._boot(timeout)
+        except BaseException:
+            self.power_cut()
+            raise
+
+    def _boot(self, timeout: float) -> None:
         argv = ["systemd-nspawn", "-D", str(self.root), "--keep-unit", "--register=no", "-b",
-                "--console=passive", "--quiet", "--hostname=kiosk-floor3-desk12"]
+                "--console=passive", "--quiet", f"--hostname={self.hostname}"]
         for host, inside in self.binds.items():
             argv.append(f"--bind={host}:{inside}")
         with open(self.log, "ab") as console:
@@ -133,7 +143,9 @@ class Desk:
         nothing is stopped, flushed or cleaned up by systemd."""
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
+        if self.leader is None:  # it never got as far as its systemd
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, TypeError):
             os.kill(self.leader, signal.SIGKILL)
         try:
             self.process.wait(30)

@@ -16,10 +16,15 @@ from tests.deployed.conftest import (
     TEST_DROP_IN,
     desk_config,
     new_desk,
+    sign_in_by_touch,
     trust_the_sites_ca,
 )
 
 STATUS = "kiosk status --json"
+
+
+def agent(desk) -> str | None:
+    return ((json.loads(desk.out(STATUS)) or {}).get("agent") or {}).get("user_id")
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +66,14 @@ def test_install_sh_on_a_desk_that_never_had_the_kiosk(desk):
     assert desk.unit("hotdesk-retention.timer", "ActiveState")["ActiveState"] == "active"
 
 
-def test_configured_as_the_readme_says_and_started(desk, sims):
+def test_configured_as_the_readme_says_and_started(desk, sims, touchscreen):
     desk.file("/etc/hotdesk/kiosk.toml").write_text(desk_config(sims))
     desk.run("kiosk config check /etc/hotdesk/kiosk.toml")
     desk.run("install -m 600 /dev/stdin /etc/hotdesk/host-password", input=DESK12_PASSWORD)
     drop_in = desk.file("/etc/systemd/system/hotdesk-kiosk.service.d/test-display.conf")
     drop_in.parent.mkdir(parents=True)
-    drop_in.write_text(TEST_DROP_IN)
+    drop_in.write_text(TEST_DROP_IN + touchscreen.drop_in)
+    desk.run("/opt/hotdesk/venv/bin/pip install --quiet oscpy")  # Kivy's TUIO provider
     desk.run("systemctl daemon-reload && systemctl start hotdesk-kiosk")
     # READY=1 comes after the first frame: until then `systemctl start` waits (Type=notify)
     unit = desk.unit("hotdesk-kiosk", "ActiveState", "SubState", "NRestarts", "StatusText")
@@ -93,17 +99,26 @@ def test_a_second_install_changes_nothing_and_restarts_nothing(desk):
     assert not list(desk.file("/opt/hotdesk/src").glob("*.egg-info"))
 
 
-def test_a_force_release_beside_the_running_kiosk_is_in_the_log_and_the_journal(desk, sims):
-    from kiosk.callcenter import XsiClient
+def test_an_agent_signs_in_at_the_deployed_screen(desk, sims, touchscreen):
+    sign_in_by_touch(touchscreen, "zoe", "zoe-demo-1")
+    desk.wait_for(STATUS, lambda out: json.loads(out)["state"] == "active")
+    assert agent(desk) == "zoe@demo.example"
+    assert sims.seating()["desk12@demo.example"] == "zoe@demo.example"
+    assert json.loads(sims.phone_command("state"))["line"]["user_id"] == "zoe@demo.example"
 
-    with XsiClient(sims.url, "zoe@demo.example", "zoe-demo-1") as zoe:
-        zoe.associate("desk12@demo.example", limit_hours=8)  # seated here by the server
+
+def test_a_force_release_with_an_agent_signed_in_is_in_the_log_and_the_journal(desk, sims):
     result = desk.run("kiosk callcenter release --reason 'left for the day' --operator anna")
-    assert "released desk floor3-desk12 (was: Zoë Müller)" in result.stdout, result.stdout
+    assert "released desk floor3-desk12 (was: Zoë Müller, zoe@demo.example)" in result.stdout, \
+        result.stdout + result.stderr
     admin = json.loads(desk.out("kiosk events --kind admin --format json"))
     assert [e["detail"]["operator"] for e in admin] == ["anna"]
     entries = desk.out("journalctl -o json --no-pager HOTDESK_EVENT=admin").splitlines()
     assert [json.loads(e)["HOTDESK_OPERATOR"] for e in entries] == ["anna"]
+    # the kiosk notices and signs her out here too
+    desk.wait_for(STATUS, lambda out: json.loads(out)["state"] == "idle")
+    (session,) = json.loads(desk.out("kiosk sessions --format json"))
+    assert session["end_reason"] == "evicted"
 
 
 def test_the_journal_has_the_structured_entries_and_the_catalog(desk):
@@ -155,6 +170,40 @@ def test_the_watchdog_restarts_a_frozen_kiosk(desk):
                   lambda out: "NRestarts=1" in out and "SubState=running" in out, timeout=90)
     assert desk.unit("hotdesk-kiosk", "MainPID")["MainPID"] != before
     desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+
+
+def test_a_badge_reader_configured_on_the_installed_unit_is_looked_for_and_reported(desk):
+    """The reader's libraries come with install.sh (a reader thread died of a missing evdev
+    before); with no reader plugged in (no /dev/uinput here to fake one), the kiosk runs, looks
+    for it, and status and doctor say so."""
+    desk.run("/opt/hotdesk/venv/bin/python -c 'import evdev, ldap3'")
+    config = desk.file("/etc/hotdesk/kiosk.toml")
+    config.write_text(config.read_text()
+                      + '\n[badge]\ndevice = "/dev/input/by-id/usb-reader-event-kbd"\n')
+    desk.run("kiosk config check /etc/hotdesk/kiosk.toml && systemctl restart hotdesk-kiosk")
+    answer = json.loads(desk.wait_for(STATUS, lambda out: json.loads(out).get("badge")))
+    assert answer["badge"]["status"] == "unavailable"
+    assert answer["badge"]["error"].startswith("not plugged in")
+    assert "badge reader: unavailable, /dev/input/by-id/usb-reader-event-kbd (not plugged in" \
+        in desk.out("kiosk status")
+    doctor = desk.run("kiosk doctor", check=False).stdout
+    assert "✗ badge reader: /dev/input/by-id/usb-reader-event-kbd: not plugged in" in doctor
+    desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+
+
+def test_a_power_cut_mid_session_frees_the_desk_at_the_next_boot(desk, sims, touchscreen):
+    sign_in_by_touch(touchscreen, "mai", "mai-demo-1")
+    desk.wait_for(STATUS, lambda out: json.loads(out)["state"] == "active")
+    assert sims.seating()["desk12@demo.example"] == "mai@demo.example"
+    desk.power_cut()
+    assert sims.seating()["desk12@demo.example"] == "mai@demo.example"  # nobody cleaned up
+    desk.boot()  # the unit is enabled: the kiosk starts with the machine
+    desk.wait_for(STATUS, lambda out: json.loads(out)["state"] == "idle", timeout=180)
+    desk.wait_for("kiosk sessions --format json",
+                  lambda out: json.loads(out)[0]["end_reason"] == "recovered")
+    assert sims.seating()["desk12@demo.example"] is None
+    desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+    assert json.loads(sims.phone_command("state"))["line"] is None  # the desk's own again
 
 
 def test_a_stopped_kiosk_reports_nothing_it_no_longer_knows(desk):
