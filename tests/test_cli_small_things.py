@@ -143,3 +143,21 @@ def test_the_doctor_checks_the_badge_reader(tmp_path):
                                                      "error": "No module named 'evdev'"}})
     assert not running.ok and "No module named 'evdev'" in running.detail
     assert "asked the running kiosk" in running.detail
+
+
+def test_the_simulators_configuration_keeps_its_files_beside_it(tmp_path):
+    """Found on a shared machine: `kiosk sim callcenter --write-config` pointed the badge table
+    and the metrics file at the unit's own paths, so `kiosk badges list` showed another unit's
+    table."""
+    from kiosk import config as configuration
+    from kiosk.cli.sim_cmd import write_config
+
+    class Sim:
+        url, ca_path = "http://127.0.0.1:8080/com.broadsoft.xsi-actions/v2.0", None
+
+    write_config(tmp_path / "kiosk.toml", Sim())
+    loaded = configuration.load(tmp_path / "kiosk.toml")
+    for path in (loaded.badge.table, loaded.badge.key_file, loaded.log.metrics_file,
+                 loaded.log.database):
+        assert str(path).startswith(str(tmp_path)), path
+    assert loaded.log.journal_socket is None
