@@ -107,6 +107,20 @@ def test_an_agent_signs_in_at_the_deployed_screen(desk, sims, touchscreen):
     assert json.loads(sims.phone_command("state"))["line"]["user_id"] == "zoe@demo.example"
 
 
+def test_an_update_while_an_agent_is_signed_in_defers_the_restart(desk):
+    """Found against the Ansible role: its guard was read once, before an install that takes
+    minutes. install.sh itself now never restarts a kiosk with an agent signed in."""
+    before = desk.unit("hotdesk-kiosk", "MainPID")["MainPID"]
+    desk.run("echo '<!-- a new version -->' >> README.md", cwd="/root/hotdesk")
+    result = desk.run("systemd/install.sh", cwd="/root/hotdesk")
+    assert "restart deferred: an agent is signed in" in result.stdout, result.stdout
+    assert desk.unit("hotdesk-kiosk", "MainPID")["MainPID"] == before
+    assert agent(desk) == "zoe@demo.example"
+    again = desk.run("systemd/install.sh", cwd="/root/hotdesk")  # still owed, still taken
+    assert "restart deferred" in again.stdout
+    assert desk.unit("hotdesk-kiosk", "MainPID")["MainPID"] == before
+
+
 def test_a_force_release_with_an_agent_signed_in_is_in_the_log_and_the_journal(desk, sims):
     result = desk.run("kiosk callcenter release --reason 'left for the day' --operator anna")
     assert "released desk floor3-desk12 (was: Zoë Müller, zoe@demo.example)" in result.stdout, \
@@ -119,6 +133,10 @@ def test_a_force_release_with_an_agent_signed_in_is_in_the_log_and_the_journal(d
     desk.wait_for(STATUS, lambda out: json.loads(out)["state"] == "idle")
     (session,) = json.loads(desk.out("kiosk sessions --format json"))
     assert session["end_reason"] == "evicted"
+    # the desk is free: the restart owed since the update is made now
+    assert "nothing to do" not in desk.run("systemd/install.sh", cwd="/root/hotdesk").stdout
+    assert not desk.file("/opt/hotdesk/restart-pending").exists()
+    desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
 
 
 def test_the_journal_has_the_structured_entries_and_the_catalog(desk):
