@@ -83,7 +83,13 @@ class Scenarios(Driver):
     def _signed_in(self, user="zoe", password="zoe-demo-1", **options):
         outcome = self.unit.engine.sign_in(user, password, **options).result(10)
         assert outcome.ok, outcome
-        self._wait("the signed-in screen", self._screen("signedin"))
+        try:
+            self._wait("the signed-in screen", self._screen("signedin"))
+        except Exception as exc:  # say what the screen showed instead
+            shown = self._on_ui(lambda: (self.app.manager.current, str(self.app.snapshot.state),
+                                         self.app.overlay_kind if hasattr(self.app, "overlay_kind")
+                                         else None))
+            raise AssertionError(f"{exc}; showing {shown}") from None
 
     def _sign_out(self):
         self.unit.engine.sign_out().result(10)

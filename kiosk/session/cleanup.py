@@ -32,9 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable
-from concurrent import futures
 
 from hardware.phone import PhoneError
 from kiosk.callcenter import XsiClient
@@ -76,16 +74,6 @@ def clean(call: Callable[[], object]) -> str:
         log.warning("server clean-up failed, owed for later: %s", exc)
         return "owed"
     return "done"
-
-
-def _wait_for(work: list, timeout: float = 30.0) -> None:
-    """Until every Future in `work` (which may grow meanwhile) is done, or `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = [f for f in list(work) if not f.done()]
-        if not pending or time.monotonic() >= deadline:
-            return
-        futures.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
 
 
 class ServerCleanup:
@@ -178,8 +166,7 @@ class ServerCleanup:
         """The server's share of a sign-out and the session's end in the log (on the worker;
         the requests go on the pool and nothing waits for them). `server_side`: `agent` (ACD
         Sign-Out and free the desk), `queues` (ACD Sign-Out only), `outbox` (owe both) or
-        `none`. The agent's password is wiped once her requests are done, her event
-        channel's deletes included (a request with a wiped password is a failed login)."""
+        `none`. The agent's password is wiped once her requests are done."""
         agent = session.role == "agent"
 
         def ended(owed: list[str]) -> None:
@@ -190,31 +177,22 @@ class ServerCleanup:
                 self.logged(self.session_log.end_session, session.log_id, reason,
                             acd_state=acd, owed=owed or None, phone_released=phone_released)
             if server_side == "agent" and not owed:
-                def log_out() -> None:  # j_logout: nobody waits; it carries the password too
-                    try:
-                        session.client.close()
-                    finally:
-                        session.password.wipe()
-                self.worker.in_background(log_out)
+                self.worker.in_background(session.client.close)  # j_logout: nobody waits
             else:
                 session.client.session.close()
-                session.password.wipe()
+            session.password.wipe()
 
-        client, desk = session.client, server_side == "agent"
-        requests = server_side in ("agent", "queues") and (agent or desk)
-        if requests:
-            owed_if_failed = (["queues"] if agent else []) + (["associate"] if desk else [])
+        if server_side in ("agent", "queues") and (agent or server_side == "agent"):
+            client, desk = session.client, server_side == "agent"
+            everything = (["queues"] if agent else []) + (["associate"] if desk else [])
+            self.worker.offload(
+                lambda: self.sign_out_agent(client, queues=agent, desk=desk),
+                lambda result: ended(everything if result.error is not None
+                                     else result.value))
+        elif server_side == "outbox":
+            ended(["queues", "associate"] if agent else ["associate"])
         else:
-            owed_if_failed = (["queues", "associate"] if agent else ["associate"]) \
-                if server_side == "outbox" else []
-
-        def server_part() -> list[str]:
-            _wait_for(session.channel_work)  # the channel's deletes use the same password
-            return self.sign_out_agent(client, queues=agent, desk=desk) if requests \
-                else owed_if_failed
-
-        self.worker.offload(server_part, lambda result: ended(
-            owed_if_failed if result.error is not None else result.value))
+            ended([])
 
     def recover_open_sessions(self, phone) -> None:
         """Clean up sessions a crash left open (at start-up, on the worker): the host frees the

@@ -79,8 +79,7 @@ class LiveChannel:
         submit = self.worker.submit
         channel.when_event = lambda event: submit(lambda: self._event(session, channel, event))
         channel.when_closed = lambda why: submit(lambda: self.channel_dead(session, channel, why))
-        session.channel_work.append(self.worker.offload(
-            channel.open, lambda result: self._opened(session, channel, result)))
+        self.worker.offload(channel.open, lambda result: self._opened(session, channel, result))
 
     def _journaled(self, channel, session) -> None:
         """The channel learns the IDs left over and tells the journal of new ones (on its own
@@ -108,7 +107,7 @@ class LiveChannel:
 
     def _opened(self, session, channel, result: Result) -> None:
         if self.current() is not session or channel not in self._channels:
-            self._drop(channel, session)  # the agent left meanwhile
+            self._drop(channel)  # the agent left meanwhile
             return
         if result.error is not None:
             log.info("no event channel for %s (polling instead): %s", session.user_id,
@@ -127,7 +126,7 @@ class LiveChannel:
         if self.current() is not session or session.events is not channel:
             return
         session.events = None
-        self._drop(channel, session)
+        self._drop(channel)
         self.when_down(session, why)
         self._retry(session)
 
@@ -147,14 +146,12 @@ class LiveChannel:
             session.events_timer.cancel()
             session.events_timer = None
         if session.events is not None:
-            self._drop(session.events, session)
+            self._drop(session.events)
             session.events = None
 
-    def _drop(self, channel, session) -> None:
-        """Close `channel` in the background (its deletes are the agent's requests: the
-        session's `channel_work` lets the sign-out wait for them before the password goes)."""
+    def _drop(self, channel) -> None:
         self._channels.discard(channel)
-        session.channel_work.append(self.worker.in_background(channel.close))
+        self.worker.in_background(channel.close)
 
     def close_all(self) -> None:
         """At shutdown, after the worker: every channel still made is closed (twice is

@@ -87,7 +87,6 @@ class Session:
     events_backoff: policies.Backoff = field(
         default_factory=lambda: policies.Backoff(5.0, 300.0))
     view: SeatView = field(default_factory=SeatView)  # what the server sync has applied
-    channel_work: list = field(default_factory=list)  # its channels' opens and closes (Futures)
     codes: codec.UnavailableCodes | None = None  # the group's, once read
 
     def offered_codes(self) -> tuple[tuple[str, str], ...]:
