@@ -35,6 +35,7 @@ from kiosk.cli import (
     ui_cmd,
 )
 from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
+from kiosk.paths import UntrustedPath
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
 
@@ -92,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except UntrustedPath as exc:
+        print(f"kiosk: refusing an unsafe folder: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from pathlib import Path
 
 from kiosk.errors import AlreadyRunning
@@ -17,13 +16,16 @@ UNIT_RUNTIME = Path("/run/hotdesk")
 def runtime_path(name: str) -> Path:
     """Where the running kiosk keeps `name` (its lock, its status socket), as the kiosk and
     the admin commands both find it: `$RUNTIME_DIRECTORY` under systemd; over SSH the unit's
-    `/run/hotdesk` when there is one; else the temp folder (`hotdesk-<name>`)."""
+    `/run/hotdesk` when there is one; else this user's private folder (`paths.private_dir`,
+    never a folder another user could have made for us)."""
     runtime = os.environ.get("RUNTIME_DIRECTORY")
     if runtime:
         return Path(runtime.split(":")[0]) / name
     if UNIT_RUNTIME.is_dir():
         return UNIT_RUNTIME / name
-    return Path(tempfile.gettempdir()) / f"hotdesk-{name}"
+    from kiosk.paths import private_dir
+
+    return private_dir() / name
 
 
 def default_lock_path() -> Path:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 KIOSK_SIZE = (800, 480)
@@ -29,8 +28,13 @@ def configure(*, kiosk_mode: bool = False, size: tuple[int, int] = KIOSK_SIZE,
             "SDL_VIDEODRIVER", "offscreen")
     if "KIVY_HOME" not in os.environ:  # never write into a home directory on a unit
         state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
-        home = Path(state) / "kivy" if state else Path(tempfile.gettempdir()) / "hotdesk-kivy"
-        home.mkdir(parents=True, exist_ok=True)
+        if state:
+            home = Path(state) / "kivy"
+        else:  # Kivy imports modules from its home (mods/): never a folder others can write
+            from kiosk.paths import private_dir
+
+            home = private_dir() / "kivy"
+        home.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.environ["KIVY_HOME"] = str(home)
 
     logging.getLogger("kivy").addFilter(_quiet_kivy)
