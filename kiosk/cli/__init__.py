@@ -35,9 +35,9 @@ from kiosk.cli import (
     ui_cmd,
 )
 from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
-from kiosk.paths import UntrustedPath
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
+from kiosk.paths import UntrustedPath
 
 log = logging.getLogger("kiosk")
 
