@@ -29,6 +29,7 @@ from kiosk.paths import CONFIG_ENV_VAR as ENV_VAR
 from kiosk.secret import Secret
 
 HOST_PASSWORD_CREDENTIAL = "host-password"  # noqa: S105 - a credential name, not a secret
+LDAP_PASSWORD_CREDENTIAL = "ldap-password"  # noqa: S105 - a credential name, not a secret
 
 #: The languages the kiosk has catalogues for (gettext names).
 SUPPORTED_LANGUAGES = ("en", "fr", "de", "es", "it", "vi", "zh_CN", "ar")
@@ -600,6 +601,11 @@ def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> l
             host_password(config, environ=environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
+    if config.badge.ldap_url:
+        try:
+            ldap_password(config, environ=environ)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
     bundle = config.callcenter.ca_bundle
     if bundle is not None and not bundle.is_file():
         problems.append(Problem("callcenter.ca_bundle", f"{bundle} does not exist"))
@@ -649,8 +655,13 @@ def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.envi
 
     Refuses a file that group or others may read: it is the key that frees the desk.
     """
-    key = "desk.host_password_file"
     path, checked = host_password_path(desk, environ=environ, beside=beside)
+    return read_secret_file("desk.host_password_file", path, checked=checked)
+
+
+def read_secret_file(key: str, path: Path, *, checked: bool, empty_ok: bool = False) -> Secret:
+    """A password from a file: refused when group or others may read it (`checked`), missing,
+    unreadable (named as a permission problem when it is one) or empty; `ConfigError` on `key`."""
     try:
         mode = path.stat().st_mode
         if checked and mode & (stat.S_IRGRP | stat.S_IROTH):
@@ -659,9 +670,39 @@ def read_host_password(desk: DeskConfig, *, environ: Mapping[str, str] = os.envi
         value = path.read_text(encoding="utf-8").rstrip("\r\n")
     except FileNotFoundError:
         raise ConfigError(Problem(key, f"{path} does not exist")) from None
+    except PermissionError:
+        raise ConfigError(Problem(key, f"cannot read {path}: permission denied (it is root's: "
+                                  "run this with sudo)")) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(Problem(key, f"cannot read {path}: {reason}")) from None
-    if not value:
+    if not value and not empty_ok:
         raise ConfigError(Problem(key, f"{path} is empty"))
     return Secret(value)
+
+
+def ldap_password(config: Config, *, environ: Mapping[str, str] = os.environ) -> Secret | None:
+    """The directory account's password (`badge.ldap_bind_dn`), or None for an anonymous
+    bind: from `badge.ldap_password_file` (mode 600); else the systemd credential
+    `ldap-password` (the service; install.sh keeps `/etc/hotdesk/ldap-password`, empty when
+    the directory takes anonymous binds); else that file beside the configuration."""
+    badge = config.badge
+    if not badge.ldap_url:
+        return None
+    key = "badge.ldap_password_file"
+    beside = config.source.parent if config.source else None
+    if badge.ldap_password_file is not None:
+        path, checked = badge.ldap_password_file, True
+    elif environ.get("CREDENTIALS_DIRECTORY") and (
+            Path(environ["CREDENTIALS_DIRECTORY"]) / LDAP_PASSWORD_CREDENTIAL).exists():
+        path, checked = Path(environ["CREDENTIALS_DIRECTORY"]) / LDAP_PASSWORD_CREDENTIAL, False
+    elif beside is not None and (beside / LDAP_PASSWORD_CREDENTIAL).exists():
+        path, checked = beside / LDAP_PASSWORD_CREDENTIAL, True
+    elif badge.ldap_bind_dn:
+        raise ConfigError(Problem(key, f"badge.ldap_bind_dn is set but there is no password: "
+                                  f"put it in /etc/hotdesk/{LDAP_PASSWORD_CREDENTIAL} (install -m "
+                                  "600 /dev/stdin …) or name a file here"))
+    else:
+        return None
+    password = read_secret_file(key, path, checked=checked, empty_ok=not badge.ldap_bind_dn)
+    return password or None

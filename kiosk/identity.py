@@ -6,7 +6,7 @@ Pure functions, no I/O. Errors are `IdentityError` with a `code`, translated by 
 | --- | --- |
 | `empty` | nothing typed |
 | `needs_domain` | only the user part was typed and no domain applies: "enter your full user ID" |
-| `bad_character` | a `/`, a blank or a control character inside the ID, or more than one `@` |
+| `bad_character` | a `/`, a blank, a control character, two `@`, or a formula's `=`/`+`/`-` first |
 | `empty_user` | nothing before the `@` |
 | `bad_domain` | the domain (typed, or from *Show options*) is not a host name |
 | `too_long` | more than 80 characters in all |
@@ -44,6 +44,11 @@ def _bad_char(ch: str) -> bool:
     return ch == "/" or ch.isspace() or unicodedata.category(ch).startswith("C")
 
 
+#: No user ID starts like a spreadsheet formula: such text is refused before it is kept
+#: anywhere (the session log, its CSV exports).
+FORMULA_START = ("=", "+", "-", "\uff1d", "\uff0b", "\uff0d")
+
+
 def normalise_user_id(
     typed: str,
     *,
@@ -60,7 +65,8 @@ def normalise_user_id(
     text = typed.strip()
     if not text:
         raise IdentityError(EMPTY)
-    if any(_bad_char(ch) for ch in text) or text.count("@") > 1:
+    if any(_bad_char(ch) for ch in text) or text.count("@") > 1 or \
+            text.startswith(FORMULA_START):
         raise IdentityError(BAD_CHARACTER)
     if "@" in text:
         user, domain = text.split("@")

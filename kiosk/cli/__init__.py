@@ -34,7 +34,7 @@ from kiosk.cli import (
     status_cmd,
     ui_cmd,
 )
-from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError
+from kiosk.cli.common import EXIT_FAILED, EXIT_USAGE, CommandError, TerminalSafe
 from kiosk.errors import ConfigError, KioskError
 from kiosk.logs import setup_logging
 from kiosk.paths import UntrustedPath
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafe(stdout), TerminalSafe(stderr)
     try:
         return args.func(args) or 0
     except BrokenPipeError:  # `kiosk sessions | head`: the reader has all it wants
@@ -99,3 +101,5 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr

@@ -28,15 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     imported.add_argument("--replace", action="store_true",
                           help="the file is the whole table: badges not in it are removed")
     imported.set_defaults(func=run_import)
-    add = commands.add_parser("add", help="map one badge to a user ID")
+    add = commands.add_parser(
+        "add", help="map one badge to a user ID (the number is asked for, never an argument)",
+        description="Asks for the badge number (hidden, or one line on standard input: "
+        "`kiosk badges add USER_ID < number.txt`), so that it never lands in shell history, "
+        "`ps` or sudo's log.")
     add_config_option(add)
-    add.add_argument("badge", help="the number the reader types (digits or hex)")
     add.add_argument("user", metavar="USER_ID", help="the agent's user ID (the user part is "
                      "enough when an append domain applies)")
     add.set_defaults(func=run_add)
-    remove = commands.add_parser("remove", help="forget one badge")
+    remove = commands.add_parser(
+        "remove", help="forget one badge (its number asked for), or every badge of --user")
     add_config_option(remove)
-    remove.add_argument("badge")
+    remove.add_argument("--user", metavar="USER_ID",
+                        help="forget every badge of this agent instead (no number needed)")
     remove.set_defaults(func=run_remove)
     listed = commands.add_parser("list", help="the table: masked numbers and user IDs")
     add_config_option(listed)
@@ -60,16 +65,21 @@ def _table(config):
 
 
 def _user_check(config):
-    from kiosk.errors import IdentityError
-    from kiosk.identity import normalise_user_id
+    from kiosk.badges import user_checker
 
-    def check(user_id: str) -> str:
+    return user_checker(config)
+
+
+def _ask_number(prompt: str = "badge number (hidden): ") -> str:
+    """The badge number from the terminal (not echoed) or one line of standard input."""
+    import getpass
+
+    if sys.stdin.isatty():
         try:
-            return normalise_user_id(user_id, default_domain=config.callcenter.default_domain,
-                                     append_domain=config.signin.append_domain)
-        except IdentityError as exc:
-            raise ValueError(f"{user_id!r} is not a usable user ID ({exc.code})") from None
-    return check
+            return getpass.getpass(prompt)
+        except EOFError:
+            return ""
+    return sys.stdin.readline(256).strip()
 
 
 def _badge_error(exc) -> CommandError:
@@ -80,9 +90,17 @@ def run_import(args: argparse.Namespace) -> int:
     from kiosk.badges import BadgeError
 
     config = load_config(args)
+    same = _same_user()
+
+    def progress(done: int, total: int) -> None:
+        if total >= 1000 and (done % 2000 == 0 or done == total):
+            print(f"hashing badges: {done:,} of {total:,}", file=sys.stderr, flush=True)
+
     try:
-        count = _table(config).import_csv(args.file, check_user=_user_check(config),
-                                          replace=args.replace)
+        count = _table(config).import_csv(
+            args.file, check_user=_user_check(config), replace=args.replace,
+            min_length=config.badge.min_length, max_length=config.badge.max_length, same=same,
+            progress=progress)
     except (BadgeError, OSError) as exc:
         raise _badge_error(exc) from None
     print(f"imported {count} badge(s) into {config.badge.table}"
@@ -90,42 +108,63 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _same_user():
+    from kiosk.callcenter.codec import same_user
+
+    return same_user
+
+
 def run_add(args: argparse.Namespace) -> int:
-    from kiosk.badges import BadgeError, mask, normalise
+    from kiosk.badges import BadgeError, normalise
 
     config = load_config(args)
     try:
         user = _user_check(config)(args.user)
-        new = _table(config).add(args.badge, user)
-        shown = mask(normalise(args.badge))
+        number = normalise(_ask_number())
+        if not config.badge.min_length <= len(number) <= config.badge.max_length:
+            raise BadgeError(f"{len(number)} digits: the reader takes {config.badge.min_length}"
+                             f" to {config.badge.max_length} (badge.min_length, "
+                             "badge.max_length), so no read could match it")
+        table = _table(config)
+        new = table.add(number, user)
+        ref = table.reference(number)
     except (BadgeError, ValueError, OSError) as exc:
         raise _badge_error(exc) from None
-    print(f"{'added' if new else 'changed'} badge {shown} → {user}")
+    print(f"{'added' if new else 'changed'} badge {ref} → {user}")
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from kiosk.badges import BadgeError, mask, normalise
+    from kiosk.badges import BadgeError
 
     config = load_config(args)
+    table = _table(config)
     try:
-        removed = _table(config).remove(args.badge)
-        shown = mask(normalise(args.badge))
-    except (BadgeError, OSError) as exc:
+        if args.user:
+            user = _user_check(config)(args.user)
+            gone = table.remove_user(user, _same_user())
+            if not gone:
+                raise CommandError(f"no badge of {user} in {config.badge.table}")
+            print(f"removed {gone} badge(s) of {user}")
+            return 0
+        number = _ask_number()
+        ref = table.reference(number) if number else None
+        removed = table.remove(number)
+    except (BadgeError, ValueError, OSError) as exc:
         raise _badge_error(exc) from None
     if not removed:
-        raise CommandError(f"no badge {shown} in {config.badge.table}")
-    print(f"removed badge {shown}")
+        raise CommandError(f"no such badge in {config.badge.table}")
+    print(f"removed badge {ref}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
     from kiosk.badges import BadgeError
+    from kiosk.cli.common import printable
 
     config = load_config(args)
     try:
-        entries = sorted(_table(config).entries().values(),
-                         key=lambda e: (e["user_id"], e["masked"]))
+        entries = _table(config).listing()
     except BadgeError as exc:
         raise _badge_error(exc) from None
     if args.json:
@@ -135,7 +174,13 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"no badges in {config.badge.table} (kiosk badges import FILE.csv adds them)")
         return 0
     for entry in entries:
-        print(f"{entry['masked']:12}  {entry['user_id']}")
+        note = "  (old hash: re-import to strengthen)" if entry["old_hash"] else ""
+        print(f"{entry['ref']:10}  {entry['added'] or '':10}  {printable(entry['user_id'])}"
+              f"{note}")
+    old = sum(1 for e in entries if e["old_hash"])
+    if old:
+        print(f"{old} badge(s) still have the hash of an earlier version: import the site's "
+              "list again with --replace", file=sys.stderr)
     return 0
 
 
@@ -150,9 +195,11 @@ def run_listen(args: argparse.Namespace, *, open_device=None) -> int:
     if kiosk_running():
         raise CommandError("a kiosk is running on this unit and holds the reader: stop it "
                            "first (systemctl stop hotdesk-kiosk)", EXIT_PHONE_BUSY)
-    from kiosk.badges import resolver_for
+    from kiosk.badges import BadgeError, DirectoryUnavailable, resolver_for
 
     resolve = resolver_for(config)
+    if resolve.problem:
+        print(f"the directory is not used: {resolve.problem}", file=sys.stderr)
     taps, done = [0], threading.Event()
 
     def tap(text: str) -> None:
@@ -162,7 +209,14 @@ def run_listen(args: argparse.Namespace, *, open_device=None) -> int:
             done.set()
 
     def read(number: str) -> None:
-        found = resolve(number)
+        try:
+            found = resolve(number)
+        except DirectoryUnavailable as exc:
+            tap(f"{mask(number)}  → the directory cannot be asked: {exc}")
+            return
+        except (BadgeError, OSError) as exc:
+            tap(f"{mask(number)}  → cannot look it up: {exc}")
+            return
         tap(f"{mask(number)}  " + (f"→ {found[0]} (from the {found[1]})" if found
                                    else "→ unknown badge"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,3 +117,43 @@ def serial_port(text: str) -> str:
                 f"unknown URL scheme {scheme!r}: use a device path such as /dev/deskphone or "
                 f"a pyserial URL ({', '.join(s + '://' for s in PORT_SCHEMES)})")
     return text
+
+
+# --- what reaches a terminal or a spreadsheet ---------------------------------------------------
+
+#: Characters a terminal acts on (escape sequences, carriage returns, C1 controls) or that
+#: reorder what it shows (bidi overrides): shown as \uXXXX, never sent as they are.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                     "\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character escaped (newlines and tabs kept)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+class TerminalSafe:
+    """A stream for `sys.stdout` that escapes what `printable` escapes: a value from the
+    server, the directory or a typed user ID can never move a cursor, clear the screen or
+    rewrite what an administrator reads."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+#: What makes a spreadsheet read a cell as a formula (and =HYPERLINK, DDE and friends run).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_cell(value):
+    """A CSV cell that a spreadsheet shows as text: a string that would start a formula gets
+    a leading `'` (OWASP's advice); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

@@ -192,13 +192,16 @@ def _time(iso, args) -> str:
 
 
 def _write_csv(rows, columns) -> None:
+    """CSV safe to open in a spreadsheet: no cell starts a formula (`spreadsheet_cell`)."""
+    from kiosk.cli.common import spreadsheet_cell
+
     writer = csv.DictWriter(sys.stdout, fieldnames=list(columns), extrasaction="ignore",
                             lineterminator="\n")
     writer.writeheader()
     for row in rows:
         if isinstance(row.get("detail"), dict):
             row = {**row, "detail": json.dumps(row["detail"], ensure_ascii=False)}
-        writer.writerow(row)
+        writer.writerow({k: spreadsheet_cell(v) for k, v in row.items()})
 
 
 def _write_json(rows, columns) -> None:

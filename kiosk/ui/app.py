@@ -31,7 +31,8 @@ UI_ALIVE_S = 5.0  # how often the UI's clock ticks the metrics' heartbeat
 #: what a badge tap that fills nothing says
 BADGE_NOTICES = {"unknown": "This badge is not known here. Type your user ID.",
                  "unreadable": "The badge could not be read. Tap it again.",
-                 "busy": "A sign-in or sign-out is under way. Tap again in a moment."}
+                 "busy": "A sign-in or sign-out is under way. Tap again in a moment.",
+                 "directory_down": "Badges cannot be looked up just now. Type your user ID."}
 HERE = Path(__file__).parent
 
 from kiosk.ui.mirror import MirrorBox  # noqa: E402,F401 - a kv class, before the rules
