@@ -71,6 +71,7 @@ MESSAGE_IDS = {
     "log_reset": "cac158ede68d550cb2d4d85dae22dada",
     "badge_read": "4e1b6eb64c945fbb8b47cb509d6a41f2",
     "badge_unknown": "2d52127acca856308b2bc52c47231c4d",
+    "badge_directory_down": "31a9cfe6ff144c88af81a15636dcde14",
 }
 
 #: syslog priorities: 3 error, 4 warning, 5 notice, 6 info (the default)
@@ -79,6 +80,7 @@ PRIORITIES = {
     "signin_failed": 4, "throttled": 4, "evicted": 4, "connection_lost": 4,
     "reconnect_failed": 4, "events_down": 4, "resync_corrected": 4,
     "late_cleanup_repaired": 4, "phone_power_cycle": 4, "badge_unknown": 4,
+    "badge_directory_down": 4,
     "admin": 5, "policy_sign_out": 5, "stale_guest_released": 5, "moved": 5,
     "signed_in": 5, "signed_out": 5, "reconnected": 5, "outbox_done": 5,
 }

@@ -131,7 +131,7 @@ class BadgeTaps:
 def _lookup(resolver, number: str) -> Result:
     try:
         return Result(value=resolver(number))
-    except Exception as exc:  # noqa: BLE001 - said on the screen and in the log, by kind
+    except Exception as exc:
         return Result(error=exc)
 
 

@@ -61,9 +61,12 @@ EVENT_KINDS = {
     "gpio_unavailable": "the GPIO panel could not be opened at start (error)",
     "admin": "an administrator's action: force_release (reason, guest, agent, operator)",
     "log_reset": "a corrupt session log was set aside and a new one started (moved_to)",
-    "badge_read": "a badge was tapped at the reader (badge masked, agent, source, outcome)",
-    "badge_unknown": "a badge the table and the directory do not know was tapped (badge "
-                     "masked)",
+    "badge_read": "a badge was tapped at the reader (badge as #reference, agent, source, "
+                  "outcome)",
+    "badge_unknown": "a badge the table and the directory do not know was tapped (badge as "
+                     "#reference)",
+    "badge_directory_down": "a badge could not be looked up: the site's directory cannot be "
+                            "asked (badge, error)",
 }
 
 
