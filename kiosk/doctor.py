@@ -55,7 +55,7 @@ def clock_synchronised() -> bool | None:
 #: The checks' names as the report shows them.
 NAMES = {"state_dir": "state directory", "session_log": "session log", "callcenter":
          "Call Center", "host": "desk host", "gpio": "GPIO", "badge": "badge reader",
-         "events": "Xsi-Events"}
+         "events": "Xsi-Events", "directory": "badge directory"}
 
 
 def _defaults() -> configuration.Config:
@@ -91,7 +91,7 @@ class Doctor:
             self.config = _defaults()
         for check in (self.check_state_dir, self.check_session_log, self.check_display,
                       self.check_phone, self.check_gpio, self.check_badge,
-                      self.check_callcenter,
+                      self.check_directory, self.check_callcenter,
                       self.check_host, self.check_events, self.check_clock,
                       self.check_fonts):
             name = check.__name__.removeprefix("check_")
@@ -232,6 +232,9 @@ class Doctor:
 
     def check_badge(self) -> Check:
         return badge_check(self.config.badge.device, self._beside_kiosk())
+
+    def check_directory(self) -> Check:
+        return directory_check(self.config, self.environ)
 
     def check_gpio(self) -> Check:
         from hardware.panel import DeskPanel
@@ -526,3 +529,28 @@ def badge_check(device, running: dict | None) -> Check:
         return Check(name, False, f"{device} not found",
                      "plug the reader in; check badge.device against ls -l /dev/input/by-id/")
     return Check(name, True, f"{device} present")
+
+
+def directory_check(config, environ) -> Check:
+    """The site's badge directory: its password readable, then one search (a number no badge
+    has), bound and over verified TLS as the kiosk does it."""
+    from kiosk.badges import DirectoryUnavailable, resolver_for
+
+    name = "badge directory"
+    url = config.badge.ldap_url
+    if not url:
+        return Check(name, True, "none configured (badge.ldap_url is empty)")
+    resolver = resolver_for(config, environ)
+    if resolver.problem:
+        return Check(name, False, f"{url}: {resolver.problem}",
+                     "put the bind account's password in /etc/hotdesk/ldap-password "
+                     "(install -m 600 /dev/stdin …), then restart the kiosk")
+    try:
+        resolver.directory.lookup("0")
+    except DirectoryUnavailable as exc:
+        return Check(name, False, f"{url}: cannot be asked: {exc}",
+                     "check the URL, the network, the bind DN and password, and that the "
+                     "server's certificate is trusted (badge.ldap_ca_bundle)")
+    who = config.badge.ldap_bind_dn or "anonymously"
+    return Check(name, True, f"{url} answers (bound {'as ' if config.badge.ldap_bind_dn else ''}"
+                 f"{who}, TLS verified, referrals not followed)")
