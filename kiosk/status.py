@@ -122,6 +122,8 @@ def describe(unit, started: float, now: float) -> dict:
         "gpio": {"status": "ok" if unit.panel is not None else "unavailable",
                  "error": getattr(unit, "gpio_error", None)},
         "badge": _badge(getattr(unit, "badge_reader", None)),
+        "badge_directory_problem": getattr(getattr(unit.engine, "badge_resolver", None),
+                                           "problem", None),
         "out_of_order": snap.out_of_order, "last_error": snap.error,
         "log_problem": snap.log_problem,
     })

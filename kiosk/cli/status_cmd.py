@@ -73,6 +73,8 @@ def lines(answer: dict) -> list[str]:
     if badge:
         out.append(f"  badge reader: {badge.get('status')}, {badge.get('device')}"
                    + (f" ({badge['error']})" if badge.get("error") else ""))
+    if answer.get("badge_directory_problem"):
+        out.append(f"  badge directory: not used: {answer['badge_directory_problem']}")
     callcenter = answer.get("callcenter")
     if callcenter:
         corrections = callcenter.get("resync_corrections") or 0
