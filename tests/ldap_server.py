@@ -25,7 +25,7 @@ SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SUFFIX = "dc=corp,dc=example"
 ROOT_DN = f"cn=admin,{SUFFIX}"
 KIOSK_DN = f"cn=kiosk,ou=services,{SUFFIX}"
-KIOSK_PASSWORD = "kiosk-bind-Secret-7"  # noqa: S105 - the test directory's account
+KIOSK_PASSWORD = "kiosk-bind-Secret-7"
 
 
 def available() -> bool:
@@ -76,8 +76,8 @@ access to * by dn.exact="{KIOSK_DN}" read by * none
                        "dc": "corp", "o": "Corp"}),
                 _ldif({"dn": f"ou=services,{SUFFIX}", "objectClass": "organizationalUnit",
                        "ou": "services"}),
-                _ldif({"dn": KIOSK_DN, "objectClass": ["organizationalRole", "simpleSecurityObject"],
-                       "cn": "kiosk", "userPassword": KIOSK_PASSWORD}),
+                _ldif({"dn": KIOSK_DN, "cn": "kiosk", "userPassword": KIOSK_PASSWORD,
+                       "objectClass": ["organizationalRole", "simpleSecurityObject"]}),
                 _ldif({"dn": f"ou=people,{SUFFIX}", "objectClass": "organizationalUnit",
                        "ou": "people"})]
         ldif += [_ldif(entry) for entry in entries]

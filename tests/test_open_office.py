@@ -5,6 +5,7 @@ reproduced the way it was found and checked to fail now. (The badge table and im
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -230,3 +231,70 @@ def test_the_service_reads_the_directory_password_as_a_credential(tmp_path):
     (credentials / "ldap-password").write_text("")
     with pytest.raises(configuration.ConfigError, match="is empty"):
         configuration.ldap_password(config, environ={"CREDENTIALS_DIRECTORY": str(credentials)})
+
+
+# --- the wrong-password throttle, and what a failed sign-in leaves behind ---------------------
+
+
+def test_the_throttle_survives_a_restart(make_unit):
+    """Found: the throttle was memory only: pulling the plug (or crashing the kiosk) gave a
+    guesser a fresh set of tries."""
+    from tests.conftest import ZOE
+
+    unit = make_unit()
+    for _ in range(3):
+        assert unit.engine.sign_in("zoe", "wrong").result(10).error == "invalid_credentials"
+    unit.close()
+    again = make_unit()  # the same unit's files, a new process's worth of state
+    assert again.engine.sign_in("zoe", ZOE[1]).result(10).error == "throttled"
+    assert again.sim.inspect()["users"][ZOE[0]]["failed_logins"] == 3  # nothing more sent
+
+
+def test_the_throttle_compares_user_ids_as_the_kiosk_does(make_unit):
+    """Found: `ZOE`, `Zoe` and `zoe` each had their own count."""
+    unit = make_unit()
+    for typed in ("ZOE", "Zoe", "zoe@DEMO.example"):
+        assert unit.engine.sign_in(typed, "wrong").result(10).error == "invalid_credentials"
+    assert unit.engine.sign_in("zOe", "wrong").result(10).error == "throttled"
+
+
+def test_another_users_success_does_not_reset_the_kiosks_count(make_unit):
+    """Found: one guesser, trying many user IDs, reset the kiosk-wide count by signing in
+    with their own account in between."""
+    from tests.conftest import MAI
+
+    unit = make_unit()
+    for user in ("wei", "layla", "francois", "zoe", "wei"):
+        unit.engine.sign_in(user, "wrong").result(10)
+    assert unit.engine.sign_in("mai", MAI[1]).result(10).ok
+    unit.sign_out()
+    unit.engine.sign_in("layla", "wrong").result(10)  # the kiosk's sixth failure
+    assert unit.engine.sign_in("mai", MAI[1]).result(10).error == "throttled"
+
+
+def test_a_password_typed_as_the_user_id_never_leaves_the_unit_in_clear(make_unit, tmp_path):
+    """Found: a password typed into the User ID field was kept in the session log and copied
+    to the site's journal and `stats`."""
+    from tests.conftest import ZOE
+
+    unit = make_unit()
+    copied = []
+    unit.session_log.when_recorded.append(copied.append)
+    typed = "Summer2026!"
+    assert unit.engine.sign_in(typed, "zoe").result(10).error == "invalid_credentials"
+    for _ in range(3):
+        unit.engine.sign_in(typed, "zoe").result(10)
+    everything = json.dumps(unit.query("SELECT * FROM events")) + json.dumps(copied) + \
+        "".join(p.read_text(errors="replace") for p in tmp_path.rglob("throttle.json"))
+    assert "Summer2026" not in everything
+    assert "unrecognised#" in everything
+    stats = _kiosk("stats", "--db", str(unit.session_log.path), "--by", "agent")
+    assert "Summer2026" not in stats.stdout
+    # a user ID the Call Center accepted here stays readable in the log
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
+    unit.sign_out()
+    unit.advance(120)
+    unit.engine.sign_in("zoe", "wrong").result(10)
+    failed = [json.loads(r["detail"]) for r in unit.query(
+        "SELECT detail FROM events WHERE kind = 'signin_failed' ORDER BY id")]
+    assert failed[-1]["agent"] == ZOE[0]

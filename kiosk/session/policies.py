@@ -10,8 +10,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import time as time_module
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,46 +53,111 @@ class Backoff:
 @dataclass
 class _Failures:
     count: int = 0
-    locked_until: float = 0.0
+    locked_until: float = 0.0  # wall clock (time.time()): it outlives a restart
 
 
 class Throttle:
     """Failed-password throttle.
 
-    After `max_failures` failures for one user ID, further tries wait `cooldown_s`, doubling
-    with each further failure. The kiosk as a whole has the same rule at `kiosk_factor` times
-    the failures (several people may mistype; one person trying many IDs may not). A success
-    clears that user's count and the kiosk's.
+    After `max_failures` failures for one user ID (compared as the rest of the kiosk compares
+    them: trimmed, any case), further tries wait `cooldown_s`, doubling with each further
+    failure. The kiosk as a whole has the same rule at `kiosk_factor` times the failures
+    (several people may mistype; one person trying many IDs may not); its count is forgotten
+    an hour after its last failure, never by someone else's success. A success clears that
+    user's own count.
+
+    With `path`, the counts survive a restart (JSON, mode 0600, written atomically), keyed by
+    an HMAC of the user ID under a random key kept in the same file: a password typed into
+    the User ID field is not kept there in clear. `reference(user_id)` is that key's short
+    form, for the log (`unrecognised#1a2b3c4d`).
     """
 
-    def __init__(self, *, max_failures: int = 3, cooldown_s: float = 30, kiosk_factor: int = 2):
+    KIOSK_FORGET_S = 3600
+
+    def __init__(self, *, max_failures: int = 3, cooldown_s: float = 30, kiosk_factor: int = 2,
+                 path: str | Path | None = None, wall: Callable[[], float] = time_module.time):
         self.max_failures = max_failures
         self.cooldown_s = cooldown_s
         self.kiosk_max = max_failures * kiosk_factor
+        self.path = Path(path) if path else None
+        self.wall = wall
         self._users: dict[str, _Failures] = {}
         self._kiosk = _Failures()
+        self._kiosk_last = 0.0
+        self._salt = secrets.token_bytes(16)
+        self._load()
 
-    def wait_s(self, user_id: str, now: float) -> float:
-        """Seconds before `user_id` may try again at this kiosk (0 = now)."""
-        user = self._users.get(user_id, _Failures())
-        return max(0.0, user.locked_until - now, self._kiosk.locked_until - now)
+    def _key(self, user_id: str) -> str:
+        return hmac.new(self._salt, user_id.strip().casefold().encode(),
+                        hashlib.sha256).hexdigest()
 
-    def record_failure(self, user_id: str, now: float) -> float:
+    def reference(self, user_id: str) -> str:
+        return "unrecognised#" + self._key(user_id)[:8]
+
+    def wait_s(self, user_id: str, now: float | None = None) -> float:
+        """Seconds before `user_id` may try again at this kiosk (0 = now). (`now`: ignored,
+        the wall clock counts; kept for callers that pass their monotonic time.)"""
+        wall = self.wall()
+        user = self._users.get(self._key(user_id), _Failures())
+        return max(0.0, user.locked_until - wall, self._kiosk.locked_until - wall)
+
+    def record_failure(self, user_id: str, now: float | None = None) -> float:
         """Count a wrong password; returns the wait it now imposes."""
-        user = self._users.setdefault(user_id, _Failures())
+        wall = self.wall()
+        if self._kiosk.count and wall - self._kiosk_last > self.KIOSK_FORGET_S:
+            self._kiosk = _Failures()
+        self._kiosk_last = wall
+        user = self._users.setdefault(self._key(user_id), _Failures())
         for entry, limit in ((user, self.max_failures), (self._kiosk, self.kiosk_max)):
             entry.count += 1
             if entry.count >= limit:
                 doublings = entry.count - limit
-                entry.locked_until = now + self.cooldown_s * (2 ** min(doublings, 10))
-        return self.wait_s(user_id, now)
+                entry.locked_until = wall + self.cooldown_s * (2 ** min(doublings, 10))
+        self._save()
+        return self.wait_s(user_id)
 
     def record_success(self, user_id: str) -> None:
-        self._users.pop(user_id, None)
-        self._kiosk = _Failures()
+        if self._users.pop(self._key(user_id), None) is not None:
+            self._save()
 
     def failures(self, user_id: str) -> int:
-        return self._users.get(user_id, _Failures()).count
+        return self._users.get(self._key(user_id), _Failures()).count
+
+    # --- kept across restarts -----------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self.path is None:
+            return
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self._salt = bytes.fromhex(data["salt"])
+            self._users = {k: _Failures(int(v[0]), float(v[1]))
+                           for k, v in data.get("users", {}).items()}
+            kiosk = data.get("kiosk", [0, 0.0, 0.0])
+            self._kiosk, self._kiosk_last = _Failures(int(kiosk[0]), float(kiosk[1])), \
+                float(kiosk[2])
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("the throttle's file %s cannot be read (%s): starting afresh",
+                        self.path, exc)
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        wall = self.wall()
+        users = {k: [v.count, v.locked_until] for k, v in self._users.items()
+                 if v.locked_until > wall - self.KIOSK_FORGET_S or v.count}
+        data = {"salt": self._salt.hex(), "users": users,
+                "kiosk": [self._kiosk.count, self._kiosk.locked_until, self._kiosk_last]}
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(data, out)
+            temporary.replace(self.path)
+        except OSError as exc:  # the throttle still works in memory
+            log.warning("cannot keep the throttle in %s: %s", self.path, exc)
 
 
 def end_of_day_after(start: datetime, end_of_day: time) -> datetime:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from hardware.phone import GuestLine, PhoneError
 from kiosk.callcenter import XsiClient, codec
@@ -126,8 +127,9 @@ class SignInSaga:
         self.logged = logged
         self.host_limit_hours: int | None = None  # the desk's own limit, where it enforces one
         self.overlap_steps = True  # phone and queues at once (off: to measure)
-        self.throttle = policies.Throttle(max_failures=config.signin.max_failures,
-                                          cooldown_s=config.signin.cooldown_s)
+        self.throttle = policies.Throttle(
+            max_failures=config.signin.max_failures, cooldown_s=config.signin.cooldown_s,
+            path=Path(config.log.database).with_name("throttle.json"), wall=clock.time)
         self.throttle_wait_s: float | None = None
         self.when_progress: Callable[[tuple[StepProgress, ...]], None] = lambda steps: None
         self.when_event: Callable[..., None] = lambda kind, session=None, **detail: None
@@ -191,12 +193,19 @@ class SignInSaga:
                                             append_domain=config.signin.append_domain)
         except IdentityError as exc:
             raise SagaFailed("normalise", exc) from None
-        wait = self.throttle.wait_s(user_id, self.clock.monotonic())
+        wait = self.throttle.wait_s(user_id)
         if wait > 0:
-            self.when_event("throttled", agent=user_id, wait_s=round(wait, 1))
+            self.when_event("throttled", agent=self._who(user_id), wait_s=round(wait, 1))
             self.throttle_wait_s = wait
             raise SagaFailed("normalise", Throttled())
         return user_id
+
+    def _who(self, user_id: str) -> str:
+        """A user ID as the log (and the journal, and `stats`) may keep it: in clear once the
+        Call Center has accepted it at this kiosk, else a reference (`unrecognised#…`): a
+        password typed into the User ID field never leaves the unit in clear."""
+        known = self.logged(self.session_log.known_agent, user_id)
+        return user_id if known else self.throttle.reference(user_id)
 
     def _authenticate(self, user_id: str,
                       password: Secret) -> tuple[XsiClient, codec.HotelingGuest]:
@@ -209,9 +218,10 @@ class SignInSaga:
         except CallCenterError as exc:
             client.session.close()
             if isinstance(exc, InvalidCredentials):
-                wait = self.throttle.record_failure(user_id, self.clock.monotonic())
+                wait = self.throttle.record_failure(user_id)
                 self.throttle_wait_s = wait or None
-            self.logged(self.session_log.fail_sign_in, None, user_id, error_code(exc),
+            self.logged(self.session_log.fail_sign_in, None, self._who(user_id),
+                        error_code(exc),
                         step="authenticate",
                         failures=self.throttle.failures(user_id) or None)
             raise SagaFailed("authenticate", exc) from None

@@ -352,6 +352,16 @@ class SessionLog:
 
     # --- reading what the engine needs ------------------------------------------------------
 
+    def known_agent(self, agent: str) -> bool:
+        """Whether `agent` ever signed in here (the Call Center accepted the user ID)."""
+        with self._lock:
+            try:
+                return bool(list(self.db.query(
+                    "SELECT 1 FROM sessions WHERE agent = ? COLLATE NOCASE LIMIT 1",
+                    [agent.strip()])))
+            except sqlite3.Error as exc:
+                raise _write_error(exc, self.path) from None
+
     def open_sessions(self) -> list[dict]:
         """Sessions left open (by a crash or a power cut): not ended, newest first, with the
         saga steps journaled for each (`steps`: list of (step, phase))."""
