@@ -186,8 +186,14 @@ class Doctor:
         from kiosk.status import ask
 
         if self._running is False:
-            self._running = (ask() or {"state": "running, but its status did not answer"}) \
-                if kiosk_running() else None
+            running, answer = kiosk_running(), None
+            try:
+                answer = ask() if running else None
+            except PermissionError:
+                answer = {"state": "running, but this user may not ask it (permission denied "
+                          "on its status socket: run the doctor with sudo)"}
+            self._running = (answer or {"state": "running, but its status did not answer"}) \
+                if running else None
         return self._running
 
     def check_phone(self) -> Check:

@@ -103,7 +103,7 @@ class Unreachable(CallCenterError, ConnectionError):
     """No answer: DNS, connection refused or reset, timeout, or TLS failure. `cause` says which."""
 
     def __init__(self, message: str, *, cause: str, url: str | None = None):
-        self.cause = cause  # "dns", "refused", "timeout", "tls", "reset", "other"
+        self.cause = cause  # "dns", "refused", "timeout", "tls", "reset", "proxy", "other"
         super().__init__(message, url=url)
 
 

@@ -73,7 +73,8 @@ class StatusServer:
 
 
 def ask(path: str | Path | None = None, timeout: float = 2.0) -> dict | None:
-    """The running kiosk's answer, or None when none answers."""
+    """The running kiosk's answer, or None when none answers; `PermissionError` when one may
+    be there but this user may not ask (not root, not in the `hotdesk` group)."""
     path = Path(path) if path else status_path()
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -87,6 +88,8 @@ def ask(path: str | Path | None = None, timeout: float = 2.0) -> dict | None:
                 data += chunk
     except (FileNotFoundError, ConnectionRefusedError):
         return None
+    except PermissionError:
+        raise
     except OSError as exc:
         log.debug("status socket %s: %s", path, exc)
         return None

@@ -298,3 +298,98 @@ def test_a_password_typed_as_the_user_id_never_leaves_the_unit_in_clear(make_uni
     failed = [json.loads(r["detail"]) for r in unit.query(
         "SELECT detail FROM events WHERE kind = 'signin_failed' ORDER BY id")]
     assert failed[-1]["agent"] == ZOE[0]
+
+
+# --- errors that name the right culprit ----------------------------------------------------
+
+
+@pytest.fixture
+def refusing_proxy():
+    """A site proxy whose rules refuse the tunnel (403 to CONNECT)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_proxy_failure_is_blamed_on_the_proxy(tls_sim, refusing_proxy, unused_port):
+    """Found: proxy failures read as the Call Center's ("ProxyError", "connection refused")."""
+    from kiosk.callcenter import XsiClient
+    from kiosk.errors import Unreachable
+    from tests.conftest import ZOE
+
+    for proxy, said in ((refusing_proxy, "it refused the tunnel (403 Forbidden"),
+                        (f"http://127.0.0.1:{unused_port}", "connection refused")):
+        client = XsiClient(tls_sim.url, *ZOE, ca_bundle=tls_sim.ca_path, proxy=proxy,
+                           retries=0)
+        with pytest.raises(Unreachable) as failed:
+            client.profile()
+        client.close()
+        assert failed.value.cause == "proxy"
+        assert f"the proxy {proxy.removeprefix('http://')} failed: {said}" in str(failed.value)
+        assert "ProxyError" not in str(failed.value)
+
+
+def test_the_screen_names_the_proxy(make_unit, unused_port):
+    from kiosk.callcenter import XsiClient
+    from kiosk.ui.messages import error_text
+
+    unit = make_unit()
+    unit.engine.saga.agent_client_factory = lambda user_id, password: XsiClient(
+        unit.sim.url, user_id, password, proxy=f"http://127.0.0.1:{unused_port}", retries=0)
+    outcome = unit.engine.sign_in("zoe", "whatever").result(20)
+    assert outcome.error == "proxy_unreachable"
+    assert "proxy" in error_text("proxy_unreachable")
+
+
+def test_whoami_names_the_proxy(unit_config, tls_sim, refusing_proxy):
+    config = unit_config(url=tls_sim.url, callcenter__ca_bundle=str(tls_sim.ca_path),
+                         callcenter__proxy=refusing_proxy)
+    result = _kiosk("callcenter", "whoami", "--config", str(config), "--user", "zoe",
+                    "--password-stdin", input="zoe-password\n")
+    assert result.returncode == 4, result.stderr
+    assert "the proxy" in result.stderr and "refused the tunnel" in result.stderr
+    assert "ProxyError" not in result.stderr
+
+
+@needs_root
+def test_a_permission_problem_on_the_status_socket_is_named_as_one(tmp_path):
+    """Found: `kiosk status` by a user outside the hotdesk group said "no kiosk is running"
+    beside a running kiosk."""
+    import shutil
+
+    from kiosk.status import StatusServer
+
+    run = tmp_path / "run"
+    run.mkdir()
+    run.chmod(0o755)
+    tmp_path.chmod(0o755)
+    server = StatusServer(lambda: {"state": "idle"}, path=run / "status.sock").start()
+    python = shutil.which("python3", path="/usr/bin")
+    try:
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
+             "import sys; sys.path.insert(0, sys.argv[1]); from kiosk.cli import main; "
+             "sys.exit(main(['status']))", str(ROOT)],
+            capture_output=True, text=True, timeout=60,
+            env={"RUNTIME_DIRECTORY": str(run), "PATH": "/usr/bin:/bin"})
+    finally:
+        server.close()
+    assert result.returncode == 1, result.stderr
+    assert "permission denied" in result.stderr and "no kiosk is running" not in result.stderr

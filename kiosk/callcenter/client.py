@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -110,8 +111,9 @@ def _system_trust_store() -> str:
     return certifi.where()
 
 
-def unreachable(exc: requests.RequestException, url: str) -> Unreachable:
-    """Map a transport failure to `Unreachable`, naming which kind it was."""
+def unreachable(exc: requests.RequestException, url: str, proxy: str = "") -> Unreachable:
+    """Map a transport failure to `Unreachable`, naming which kind it was; a failure of the
+    site's proxy (`proxy`) is named as the proxy's (cause `proxy`), not the Call Center's."""
     host = urlsplit(url).netloc
     chain = []
     seen: BaseException | None = exc
@@ -121,6 +123,10 @@ def unreachable(exc: requests.RequestException, url: str) -> Unreachable:
         if not isinstance(seen, BaseException):
             seen = None
     names = " ".join(type(e).__name__ for e in chain) + " " + " ".join(str(e) for e in chain)
+    if proxy and (isinstance(exc, requests.exceptions.ProxyError) or "ProxyError" in names):
+        return Unreachable(f"cannot reach the Call Center at {host}: the proxy "
+                           f"{urlsplit(proxy).netloc} failed: {_proxy_reason(names)}",
+                           cause="proxy", url=url)
     if isinstance(exc, requests.exceptions.SSLError) or "SSL" in names or "CERTIFICATE" in names:
         cause, why = "tls", "TLS failed: the server's certificate is not trusted or invalid"
     elif isinstance(exc, requests.exceptions.Timeout) or "Timeout" in names:
@@ -135,6 +141,20 @@ def unreachable(exc: requests.RequestException, url: str) -> Unreachable:
     else:
         cause, why = "other", type(exc).__name__
     return Unreachable(f"cannot reach the Call Center at {host}: {why}", cause=cause, url=url)
+
+
+def _proxy_reason(names: str) -> str:
+    tunnel = re.search(r"Tunnel connection failed: (\d{3}[^'\"\)]*)", names)
+    if tunnel:
+        return f"it refused the tunnel ({tunnel.group(1).strip()}; check its rules for the " \
+               "Call Center's host and port)"
+    if "ConnectionRefused" in names or "Connection refused" in names:
+        return "connection refused (is the proxy running, and callcenter.proxy right?)"
+    if "Timeout" in names or "timed out" in names:
+        return "no answer in time"
+    if "NameResolution" in names or "gaierror" in names or "Name or service" in names:
+        return "its name does not resolve (DNS)"
+    return "the connection through it failed"
 
 
 class XsiClient:
@@ -216,7 +236,7 @@ class XsiClient:
                 verify=self.verify, allow_redirects=False,
             )
         except requests.RequestException as exc:
-            error = unreachable(exc, url)
+            error = unreachable(exc, url, self.proxy)
             log.debug("%s %s: %s", method, url, error)  # the caller reports it, once
             raise error from exc
         log.debug("%s %s -> %s in %.0f ms", method, url, response.status_code,

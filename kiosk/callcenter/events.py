@@ -278,7 +278,8 @@ class EventChannel:
                 # is a dead connection
                 timeout=(self.timeout[0], max(self.timeout[1], 2 * self.heartbeat_s + 5)))
         except requests.RequestException as exc:
-            self._open_error = unreachable(exc, self._stream_url)
+            self._open_error = unreachable(exc, self._stream_url,
+                                           self.control.proxy)
             self._ready.set()
             return
         self._response = response

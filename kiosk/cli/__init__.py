@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     except KioskError as exc:
         print(f"kiosk: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except PermissionError as exc:
+        what = exc.filename or exc
+        print(f"kiosk: permission denied: {what}: this takes root or the hotdesk group "
+              "(run it with sudo)", file=sys.stderr)
+        return EXIT_FAILED
     except UntrustedPath as exc:
         print(f"kiosk: refusing an unsafe folder: {exc}", file=sys.stderr)
         return EXIT_FAILED

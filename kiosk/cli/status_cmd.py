@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_status(args: argparse.Namespace) -> int:
     from kiosk.status import ask, status_path
 
-    answer = ask()
+    try:
+        answer = ask()
+    except PermissionError:
+        raise CommandError(f"permission denied on {status_path()}: asking the kiosk takes root "
+                           "or the hotdesk group (sudo kiosk status)") from None
     if answer is None:
         raise CommandError(f"no kiosk is running on this unit (nothing answers on "
                            f"{status_path()})", EXIT_NOT_RUNNING)

@@ -173,6 +173,8 @@ def error_code(exc: BaseException) -> str:
 
     if isinstance(exc, errors.IdentityError):
         return f"user_id.{exc.code}"
+    if isinstance(exc, errors.Unreachable) and exc.cause == "proxy":
+        return "proxy_unreachable"  # the site's proxy failed, not the Call Center
     mapping = (
         (errors.InvalidCredentials, "invalid_credentials"),
         (errors.NotPermitted, "not_permitted"),

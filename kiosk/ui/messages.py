@@ -18,6 +18,7 @@ ERRORS = {
     "not_found": "The Call Center does not know this user ID.",
     "server_busy": "The Call Center is busy. Try again in a moment.",
     "unreachable": "The Call Center cannot be reached. Try again in a moment.",
+    "proxy_unreachable": "The network's proxy does not let the kiosk through. Tell facilities.",
     "protocol": "Something went wrong. Try again, or contact your administrator.",
     "internal": "Something went wrong. Try again, or contact your administrator.",
     "log_failed": "Something went wrong. Try again, or contact your administrator.",
