@@ -211,6 +211,8 @@ KEYS: tuple[Key, ...] = (
     Key("session.end_of_day", (str,), "", "`HH:MM` local time; empty = never", _end_of_day),
     Key("session.warn_before_s", (int,), 60, "≥ 20 (WCAG 2.2.1)", _at_least(20)),
     Key("session.allow_extend", (bool,), True, "offer a one-tap extension in the warning"),
+    Key("session.hangup_wait_max_min", (int,), 120,
+        "≥ 1; how long a due sign-out waits for an off-hook handset", _at_least(1)),
     Key("session.heartbeat_s", (int,), 15, "≥ 5", _at_least(5)),
     Key("session.resync_s", (int,), 300, "≥ 10", _at_least(10)),
     Key("phone.port", (str,), "/dev/deskphone",
@@ -310,6 +312,7 @@ class SessionConfig:
     warn_before_s: int
     allow_extend: bool
     heartbeat_s: int
+    hangup_wait_max_min: int
     resync_s: int
 
 
@@ -558,6 +561,7 @@ def _build(v: dict[str, Any], source: Path | None) -> Config:
             end_of_day=_parse_hhmm(v["session.end_of_day"]) if v["session.end_of_day"] else None,
             warn_before_s=v["session.warn_before_s"],
             allow_extend=v["session.allow_extend"],
+            hangup_wait_max_min=v["session.hangup_wait_max_min"],
             heartbeat_s=v["session.heartbeat_s"],
             resync_s=v["session.resync_s"],
         ),

@@ -3,6 +3,9 @@
 # Lite (Bookworm). Run as root from a checkout:
 #
 #   sudo systemd/install.sh                  install or update; idempotent (a second run changes nothing)
+#   sudo systemd/install.sh --phone-serial S  ... the phone's adapter is the one with serial S
+#   sudo systemd/install.sh --usb-lockdown   ... and only the USB devices in /etc/hotdesk/usb-allow
+#                                            work (--no-usb-lockdown lifts it)
 #   sudo systemd/install.sh --restart        restart the kiosk, unless an agent is signed in
 #   sudo systemd/install.sh --uninstall      remove it, keeping the session log in /var/lib/hotdesk
 #   sudo systemd/install.sh --uninstall --purge   ... and the session log and configuration too
@@ -16,8 +19,10 @@ ROOT=""
 MODE=install
 PURGE=0
 CHANGED=0
+PHONE_SERIAL=""
+USB_LOCKDOWN=""
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,6 +30,9 @@ while [ $# -gt 0 ]; do
     --uninstall) MODE=uninstall; shift ;;
     --restart) MODE=restart; shift ;;
     --purge) PURGE=1; shift ;;
+    --usb-lockdown) USB_LOCKDOWN=on; shift ;;
+    --no-usb-lockdown) USB_LOCKDOWN=off; shift ;;
+    --phone-serial) PHONE_SERIAL="${2:?--phone-serial needs the serial number of the adapter}"; shift 2 ;;
     -h|--help) usage 0 ;;
     *) echo "install.sh: unknown option $1" >&2; usage 2 ;;
   esac
@@ -222,7 +230,104 @@ if [ "$MODE" = install ]; then
   for unit in hotdesk-kiosk.service hotdesk-retention.service hotdesk-retention.timer; do
     install_file "$SRC/systemd/$unit" "$UNITS/$unit" 0644
   done
-  install_file "$SRC/systemd/99-hotdesk-deskphone.rules" "$UDEV/99-hotdesk-deskphone.rules" 0644
+  # the phone's rule, tied to its adapter's serial number where one is known
+  RULE="$SRC/systemd/99-hotdesk-deskphone.rules"
+  IDS=$(sed -n 's/.*ATTRS{idVendor}=="\([0-9a-f]*\)", ATTRS{idProduct}=="\([0-9a-f]*\)".*/\1:\2/p' "$RULE")
+  if [ -z "$PHONE_SERIAL" ] && [ -f "$UDEV/99-hotdesk-deskphone.rules" ]; then
+    PHONE_SERIAL=$(sed -n 's/.*ATTRS{serial}=="\([^"@]*\)".*/\1/p' "$UDEV/99-hotdesk-deskphone.rules")
+  fi
+  if [ -z "$PHONE_SERIAL" ] && [ -z "$ROOT" ] && command -v udevadm >/dev/null 2>&1; then
+    for dev in /dev/ttyUSB* /dev/ttyACM*; do
+      [ -e "$dev" ] || continue
+      props=$(udevadm info --query=property --name="$dev" 2>/dev/null || true)
+      if [ "$(printf '%s\n' "$props" | sed -n 's/^ID_VENDOR_ID=//p'):$(printf '%s\n' "$props" | sed -n 's/^ID_MODEL_ID=//p')" = "$IDS" ]; then
+        PHONE_SERIAL=$(printf '%s\n' "$props" | sed -n 's/^ID_SERIAL_SHORT=//p')
+        [ -n "$PHONE_SERIAL" ] && break
+      fi
+    done
+  fi
+  case "$PHONE_SERIAL" in
+    *[!A-Za-z0-9._-]*) echo "install.sh: --phone-serial: letters, digits, . _ - only" >&2; exit 2 ;;
+  esac
+  rule=$(mktemp)
+  if [ -n "$PHONE_SERIAL" ]; then
+    sed "s/@SERIAL@/$PHONE_SERIAL/" "$RULE" > "$rule"
+  else
+    sed 's/ ATTRS{serial}=="@SERIAL@",//' "$RULE" > "$rule"
+  fi
+  install_file "$rule" "$UDEV/99-hotdesk-deskphone.rules" 0644
+  rm -f "$rule"
+  if [ -z "$PHONE_SERIAL" ]; then
+    say "  the phone's udev rule matches any $IDS adapter: plug the phone's in and run install.sh"
+    say "  again (or install.sh --phone-serial SERIAL) to tie /dev/deskphone to that one"
+  fi
+
+  # 5b. the badge key and the directory's password: root's alone (mode 0600), handed to the
+  # kiosk as systemd credentials, never readable by the hotdesk group or any other local user
+  for secret in badge-key ldap-password; do
+    if [ ! -e "$ETC/$secret" ]; then
+      mkdir -p "$ETC"
+      ( umask 077
+        if [ "$secret" = badge-key ]; then
+          python3 -c 'import secrets; print(secrets.token_hex(32))' > "$ETC/$secret"
+        else
+          : > "$ETC/$secret"  # empty: an anonymous bind, until the site gives one
+        fi )
+      say "made $ETC/$secret (root only)"
+      CHANGED=1
+    fi
+    if [ "$(stat -c %a "$ETC/$secret")" != 600 ]; then
+      chmod 600 "$ETC/$secret"; say "made $ETC/$secret root only (mode 600)"; CHANGED=1
+    fi
+    if [ -z "$ROOT" ] && [ "$(stat -c %U:%G "$ETC/$secret")" != root:root ]; then
+      chown root:root "$ETC/$secret"; say "gave $ETC/$secret to root"; CHANGED=1
+    fi
+  done
+
+  # 5c. the OS as a kiosk: no Magic SysRq, no core dumps of set-uid programs, no login
+  # prompts on spare consoles (Ctrl+Alt+F2 on a keyboard plugged into the unit)
+  install_file "$SRC/systemd/hardening/90-hotdesk-kiosk.sysctl.conf" \
+    "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf" 0644
+  install_file "$SRC/systemd/hardening/90-hotdesk-logind.conf" \
+    "$ROOT/etc/systemd/logind.conf.d/90-hotdesk-kiosk.conf" 0644
+  if [ -z "$ROOT" ]; then
+    sysctl -q -p "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf" >/dev/null 2>&1 || \
+      say "  (sysctl settings take effect at the next boot)"
+  fi
+  for vt in 2 3 4 5 6; do
+    if [ -z "$ROOT" ] && [ "$(systemctl is-enabled "getty@tty$vt.service" 2>/dev/null)" != masked ]; then
+      systemctl mask --quiet "getty@tty$vt.service" "autovt@tty$vt.service" 2>/dev/null || true
+      CHANGED=1
+    fi
+  done
+  [ -n "$ROOT" ] && would "systemctl mask getty@tty2-6 and autovt@tty2-6 (no spare consoles)"
+
+  # 5d. optional: USB devices authorised only from an allow-list (the phone's adapter, the
+  # touchscreen, the badge reader): a rogue keyboard or stick on a spare port does nothing
+  LOCKDOWN="$ROOT/etc/udev/rules.d/90-hotdesk-usb-lockdown.rules"
+  ALLOW="$ETC/usb-allow"
+  if [ -z "$USB_LOCKDOWN" ] && [ -e "$LOCKDOWN" ]; then USB_LOCKDOWN=on; fi
+  if [ "$USB_LOCKDOWN" = on ]; then
+    if [ ! -e "$ALLOW" ]; then
+      install_file "$SRC/systemd/hardening/usb-allow.example" "$ALLOW" 0644
+      say "  USB lockdown: list the unit's own devices (vendor:product) in $ALLOW"
+    fi
+    rules=$(mktemp)
+    {
+      echo "# Made by install.sh --usb-lockdown from $ALLOW: a USB device works only when listed."
+      echo 'ACTION=="add", SUBSYSTEM=="usb", TEST=="authorized_default", ATTR{authorized_default}="0"'
+      echo 'ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ATTR{bDeviceClass}=="09", ATTR{authorized}="1"'
+      sed -e 's/#.*//' -e 's/[[:space:]]//g' "$ALLOW" | grep -E '^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$' |
+        while IFS=: read -r vendor product; do
+          printf 'ACTION=="add", SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ATTR{idVendor}=="%s", ATTR{idProduct}=="%s", ATTR{authorized}="1"\n' \
+            "$(echo "$vendor" | tr A-F a-f)" "$(echo "$product" | tr A-F a-f)"
+        done
+    } > "$rules"
+    install_file "$rules" "$LOCKDOWN" 0644
+    rm -f "$rules"
+  elif [ "$USB_LOCKDOWN" = off ] && [ -e "$LOCKDOWN" ]; then
+    remove "$LOCKDOWN"; CHANGED=1
+  fi
 
   # 6. the journal's catalog (journalctl -x explains every entry of the kiosk)
   CATALOG_CHANGED=$CHANGED; CHANGED=0
@@ -278,6 +383,10 @@ for unit in hotdesk-kiosk.service hotdesk-retention.service hotdesk-retention.ti
   remove "$UNITS/$unit"
 done
 remove "$UDEV/99-hotdesk-deskphone.rules"
+remove "$ROOT/etc/udev/rules.d/90-hotdesk-usb-lockdown.rules"
+remove "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf"
+remove "$ROOT/etc/systemd/logind.conf.d/90-hotdesk-kiosk.conf"
+for vt in 2 3 4 5 6; do act systemctl unmask --quiet "getty@tty$vt.service" "autovt@tty$vt.service" || true; done
 remove "$OPT"
 remove "$ROOT/usr/local/bin/kiosk"
 remove "$ROOT/usr/local/bin/sqlite-utils"

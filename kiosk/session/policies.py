@@ -229,13 +229,15 @@ class Decision:
 
 
 def decide(*, now: float, deadlines: list[Deadline], idle: Idle, off_hook: bool,
-           warn_before_s: float) -> Decision:
-    """The policies' verdict at `now`. Pure: the engine acts on it."""
+           warn_before_s: float, hangup_wait_max_s: float = float("inf")) -> Decision:
+    """The policies' verdict at `now`. Pure: the engine acts on it. A due sign-out waits for
+    an off-hook handset at most `hangup_wait_max_s` past its deadline."""
     deadline = next_deadline([*deadlines, idle.deadline()])
     fixed = next_deadline(list(deadlines))
     auto = None if fixed is None else max(0.0, fixed.at - now)
     if deadline is not None and now >= deadline.at:
-        return Decision("wait" if off_hook else "sign_out", deadline, 0.0, auto)
+        waiting = off_hook and now - deadline.at < hangup_wait_max_s
+        return Decision("wait" if waiting else "sign_out", deadline, 0.0, auto)
     if warning_due(deadline, now, warn_before_s):
         return Decision("warn", deadline, max(0.0, deadline.at - now), auto)
     return Decision("none", deadline, 0.0 if deadline is None else deadline.at - now, auto)

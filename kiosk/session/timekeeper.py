@@ -67,10 +67,13 @@ class PolicyKeeper:
             return
         decision = policies.decide(
             now=self.clock.monotonic(), deadlines=session.deadlines, idle=session.idle,
-            off_hook=self.off_hook(), warn_before_s=self.config.session.warn_before_s)
+            off_hook=self.off_hook(), warn_before_s=self.config.session.warn_before_s,
+            hangup_wait_max_s=self.config.session.hangup_wait_max_min * 60)
         deadline = decision.deadline
         if decision.action == "sign_out":
-            self.record("policy_sign_out", session.log_id, policy=deadline.kind)
+            waited = self.off_hook() and session.pending_policy is not None
+            self.record("policy_sign_out", session.log_id, policy=deadline.kind,
+                        still_off_hook=True if waited else None)
             self.sign_out(deadline.kind)
         elif decision.action == "wait":
             if session.pending_policy is None:
