@@ -16,9 +16,6 @@ digits or hexadecimal digits, `min_length` to `max_length` long, each key within
 `max_key_gap_s` of the one before (faster than a person types), ended by Enter. A key held
 down (auto-repeat), a character outside the set, a read too long or too slow, or a read cut by
 the reader's unplugging is rejected with the reason, and nothing else changes.
-
-Where a site uses PC/SC contact-less readers, `PcscReader` reads the card's UID with pyscard
-(the optional `pcsc` extra).
 """
 
 from __future__ import annotations
@@ -220,49 +217,3 @@ def _quietly_close(dev) -> None:
     for step in ("ungrab", "close"):
         with contextlib.suppress(OSError, AttributeError):
             getattr(dev, step)()
-
-
-class PcscReader:
-    """A PC/SC contact-less reader (pyscard: `pip install 'hotdesk-kiosk[pcsc]'`): each card put
-    on it reads as its UID in hexadecimal. `when_read(number)` on pyscard's monitoring thread."""
-
-    GET_UID = (0xFF, 0xCA, 0x00, 0x00, 0x00)  # PC/SC 2.01 part 3: Get Data, the card's UID
-
-    def __init__(self):
-        try:
-            from smartcard.CardMonitoring import CardMonitor, CardObserver
-        except ImportError as exc:
-            raise RuntimeError("PC/SC readers need pyscard: pip install "
-                               "'hotdesk-kiosk[pcsc]'") from exc
-        reader = self
-        self.when_read: Callable[[str], None] = lambda number: None
-
-        class Observer(CardObserver):
-            def update(self, observable, actions):
-                added, _removed = actions
-                for card in added:
-                    uid = reader.uid_of(card)
-                    if uid:
-                        reader.when_read(uid)
-
-        self._monitor = CardMonitor()
-        self._observer = Observer()
-        self._monitor.addObserver(self._observer)
-
-    def uid_of(self, card) -> str | None:
-        connection = card.createConnection()
-        try:
-            connection.connect()
-            data, sw1, sw2 = connection.transmit(list(self.GET_UID))
-        except Exception as exc:  # pyscard raises its own tree: a card taken away too soon
-            log.info("could not read the card: %s", exc)
-            return None
-        finally:
-            with contextlib.suppress(Exception):  # already gone
-                connection.disconnect()
-        if (sw1, sw2) != (0x90, 0x00):
-            return None
-        return "".join(f"{byte:02X}" for byte in data)
-
-    def close(self) -> None:
-        self._monitor.deleteObserver(self._observer)
