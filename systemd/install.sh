@@ -286,14 +286,16 @@ if [ "$MODE" = install ]; then
 
   # 5c. the OS as a kiosk: no Magic SysRq, no core dumps of set-uid programs, no login
   # prompts on spare consoles (Ctrl+Alt+F2 on a keyboard plugged into the unit)
+  BEFORE=$CHANGED; CHANGED=0
   install_file "$SRC/systemd/hardening/90-hotdesk-kiosk.sysctl.conf" \
     "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf" 0644
+  if [ "$CHANGED" = 1 ] && [ -z "$ROOT" ]; then
+    sysctl -q -p "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf" >/dev/null 2>&1 || \
+      say "  (the kernel settings take effect at the next boot)"
+  fi
+  CHANGED=$((BEFORE | CHANGED))
   install_file "$SRC/systemd/hardening/90-hotdesk-logind.conf" \
     "$ROOT/etc/systemd/logind.conf.d/90-hotdesk-kiosk.conf" 0644
-  if [ -z "$ROOT" ]; then
-    sysctl -q -p "$ROOT/etc/sysctl.d/90-hotdesk-kiosk.conf" >/dev/null 2>&1 || \
-      say "  (sysctl settings take effect at the next boot)"
-  fi
   for vt in 2 3 4 5 6; do
     if [ -z "$ROOT" ] && [ "$(systemctl is-enabled "getty@tty$vt.service" 2>/dev/null)" != masked ]; then
       systemctl mask --quiet "getty@tty$vt.service" "autovt@tty$vt.service" 2>/dev/null || true

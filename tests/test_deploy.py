@@ -232,7 +232,7 @@ def doctor(unit_files, factory=None, **changes):
 def test_doctor_all_green_against_the_simulators(unit_files):
     checks = doctor(unit_files)
     assert [name for name, c in checks.items() if not c.ok] == []
-    assert len(checks) == 12
+    assert len(checks) == 13
     assert "VX-400" in checks["phone"].detail and "VX4-000123" in checks["phone"].detail
     assert "TLS valid for" in checks["Call Center"].detail
     assert "Hoteling Host active" in checks["desk host"].detail
@@ -345,7 +345,7 @@ def test_doctor_with_a_broken_configuration_still_checks_the_rest(tmp_path):
     (dri / "card0").write_text("")
     checks = {c.name: c for c in Doctor(path, dri_dir=dri, pin_factory=MockFactory(),
                                          clock_synced=lambda: True).run()}
-    assert len(checks) == 12
+    assert len(checks) == 13
     assert not checks["configuration"].ok and "desk.id" in checks["configuration"].detail
     for name in ("display", "clock", "GPIO", "fonts"):
         assert checks[name].ok, checks[name]

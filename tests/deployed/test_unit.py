@@ -181,6 +181,42 @@ def test_status_and_doctor_as_root_and_as_a_member_of_the_hotdesk_group(desk):
     assert desk.unit("hotdesk-kiosk", "NRestarts")["NRestarts"] == "0"
 
 
+def test_secrets_are_root_credentials_and_the_os_is_a_kiosk(desk):
+    """Issue 26 as deployed: the badge key and the directory's password are root's, reach the
+    kiosk as credentials (the unit would not start without them), not the hotdesk group; no
+    core dumps; no spare consoles; and a directory whose password is missing leaves the kiosk
+    running and says why."""
+    for secret in ("badge-key", "ldap-password", "host-password"):
+        assert desk.out(f"stat -c '%a %U:%G' /etc/hotdesk/{secret}").strip() == "600 root:root"
+        refused = desk.run(f"cat /etc/hotdesk/{secret}", user="alice", check=False)
+        assert refused.returncode != 0 and "Permission denied" in refused.stderr
+    pid = desk.unit("hotdesk-kiosk", "MainPID")["MainPID"]
+    loaded = desk.out("ls /run/credentials/hotdesk-kiosk.service/").split()
+    assert sorted(loaded) == ["badge-key", "host-password", "ldap-password"]
+    assert re.search(r"^Max core file size\s+0\s+0", desk.out(f"cat /proc/{pid}/limits"), re.M)
+    assert desk.out("systemctl is-enabled getty@tty2.service", check=False).strip() == "masked"
+    assert "kernel.sysrq = 0" in desk.out("cat /etc/sysctl.d/90-hotdesk-kiosk.conf")
+    log = desk.run("kiosk sessions", user="alice", check=False)
+    assert log.returncode != 0 and "permission denied" in log.stderr.lower()
+    config = desk.file("/etc/hotdesk/kiosk.toml")
+    before = config.read_text()
+    config.write_text(before + '\n[badge]\nldap_url = "ldaps://directory.corp.example"\n'
+                      'ldap_bind_dn = "cn=kiosk,dc=corp,dc=example"\n'
+                      'ldap_base = "ou=people,dc=corp,dc=example"\n')
+    check = desk.run("kiosk config check /etc/hotdesk/kiosk.toml", check=False)
+    assert check.returncode == 2 and "badge.ldap_password_file" in check.stdout + check.stderr
+    try:
+        desk.run("systemctl restart hotdesk-kiosk")
+        answer = json.loads(desk.wait_for(
+            STATUS, lambda out: json.loads(out).get("badge_directory_problem")))
+        assert "is empty" in answer["badge_directory_problem"]
+        assert desk.unit("hotdesk-kiosk", "ActiveState")["ActiveState"] == "active"
+    finally:
+        config.write_text(before)
+        desk.run("systemctl restart hotdesk-kiosk")
+        desk.wait_for(STATUS, lambda out: phone_status(out) == "ok")
+
+
 def test_the_watchdog_restarts_a_frozen_kiosk(desk):
     before = desk.unit("hotdesk-kiosk", "MainPID")["MainPID"]
     desk.run(f"kill -STOP {before}")  # a frozen screen: no WATCHDOG=1 from the UI's clock
