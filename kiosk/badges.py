@@ -297,7 +297,7 @@ def read_import(path: str | Path, *, check_user: Callable[[str], str], min_lengt
     if "\0" in text:
         line = text[:text.index("\0")].count("\n") + 1
         raise BadgeError(f"{path}: line {line}: a NUL character: this is not a CSV file")
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = next(reader, None)
     if header is None or [f.strip().lower() for f in header] != ["badge", "user_id"]:
         raise BadgeError(f"{path}: the first line must be the header badge,user_id")

@@ -447,3 +447,139 @@ def test_a_reader_not_plugged_in_says_so():
         assert seen.wait(10)
         assert wait_until(lambda: reader.problem is not None)
         assert reader.problem.startswith("not plugged in")
+
+
+# --- bad input: numbers and import files ---------------------------------------------------
+
+#: What a reader, an access-control export or a person types as a badge number, and what the
+#: kiosk makes of it: the number kept (hashed), or the reason it is refused.
+NUMBERS = [
+    ("0004521788", "0004521788"),
+    (" 0004 5217 88 ", "0004521788"),
+    ("0xA1B2C3D4", "A1B2C3D4"),
+    ("0XA1B2C3D4", "A1B2C3D4"),
+    ("a1:b2:c3:d4", "A1B2C3D4"),
+    ("A1-B2-C3-D4", "A1B2C3D4"),
+    ("A1.B2.C3.D4", "A1B2C3D4"),
+    ("12G4", "digits or hexadecimal"),
+    ("*)(uid=*", "digits or hexadecimal"),
+    ("=1+2", "digits or hexadecimal"),
+    ("0x", "digits or hexadecimal"),
+    ("", "digits or hexadecimal"),
+    ("١٢٣٤", "digits or hexadecimal"),  # Arabic-Indic digits: not what a reader types
+    ("1" * 65, "at most 64"),
+]
+
+
+@pytest.mark.parametrize(("typed", "expected"), NUMBERS, ids=[repr(n[0])[:20] for n in NUMBERS])
+def test_a_badge_number_is_normalised_or_refused_with_the_reason(typed, expected):
+    from kiosk.badges import normalise
+
+    if expected.isalnum():
+        assert normalise(typed) == expected
+    else:
+        with pytest.raises(BadgeError, match=expected):
+            normalise(typed)
+
+
+def _check_user(user_id):
+    from kiosk.badges import user_checker
+    from kiosk.config import from_dict
+
+    config = from_dict({"desk": {"id": "d12", "host_user_id": "d12@corp.example.au"},
+                        "callcenter": {"url": "https://xsp.example.au/com.broadsoft.xsi-"
+                                       "actions/v2.0", "default_domain": "corp.example.au"}})
+    return user_checker(config)(user_id)
+
+
+#: Import files as found in a review (each a whole file after the header), and what is said.
+IMPORTS = [
+    ("12345678,=HYPERLINK(\"http://x\")\n", "line 2: '=HYPERLINK"),
+    ("12345678,+SUM(1;2)\n", "line 2: '+SUM"),
+    ("12345678,-1+2@corp.example.au\n", "line 2"),
+    ("12345678,mai\n23456789,wei\n0x00BC614E,zoe\n12345678,layla\n",
+     "line 5: the same badge as line 2"),
+    ("123,mai\n", "line 2: 3 digits: no read can match it"),
+    ("1234567890123456789012,mai\n", "line 2: 22 digits: no read can match it"),
+    ("12345678,mai,extra\n", "line 2: 3 fields where badge,user_id is two"),
+    ("12345678\n", "line 2: 1 fields"),
+    ("12345678,mai\nxyz!,wei\n23456789,wei\n", "line 3: a badge number is digits"),
+    ('12345678,"mai\n', "line 2"),  # a quote never closed: named, no traceback
+    ("12345678," + "m" * 200_000 + "\n", "line 2"),  # a field of 200 kB
+]
+
+
+@pytest.mark.parametrize(("rows", "said"), IMPORTS, ids=[repr(i[0])[:24] for i in IMPORTS])
+def test_a_bad_import_is_named_by_line_and_writes_nothing(table, tmp_path, rows, said):
+    source = tmp_path / "import.csv"
+    source.write_text("badge,user_id\n" + rows, encoding="utf-8")
+    with pytest.raises(BadgeError) as refused:
+        table.import_csv(source, check_user=_check_user, min_length=4, max_length=20)
+    assert said in str(refused.value)
+    assert "nothing imported" in str(refused.value) or "line" in str(refused.value)
+    assert not table.path.exists()
+
+
+def test_an_import_in_another_encoding_or_not_text_says_so(table, tmp_path):
+    """Found: Latin-1 gave a traceback; /dev/zero grew the command to 4.5 GB in 8 s."""
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes("badge,user_id\n12345678,francois\n23456789,fran\u00e7ois\n"
+                      .encode("latin-1"))
+    with pytest.raises(BadgeError, match=r"line 3: not UTF-8 text \(byte 0xE7\)"):
+        table.import_csv(latin, check_user=_check_user)
+    with pytest.raises(BadgeError, match="larger than 4 MiB"):
+        table.import_csv("/dev/zero", check_user=_check_user)
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"badge,user_id\n1234\x005678,mai\n")
+    with pytest.raises(BadgeError, match="line 2: a NUL character"):
+        table.import_csv(nul, check_user=_check_user)
+
+
+def test_an_import_of_too_many_rows_is_refused_before_any_hashing(table, tmp_path,
+                                                                  monkeypatch):
+    """Found: a million rows peaked at 729 MB and the kiosk grew by 807 MB at its next tap."""
+    from kiosk import badges
+
+    hashed = []
+    monkeypatch.setattr(badges.BadgeTable, "hashed",
+                        lambda self, number, key: hashed.append(number) or "x")
+    big = tmp_path / "big.csv"
+    big.write_text("badge,user_id\n" + "".join(f"{10_000_000 + i},agent{i}\n"
+                                                 for i in range(badges.MAX_IMPORT_ROWS + 1)))
+    with pytest.raises(BadgeError, match="more than 20,000 badges"):
+        table.import_csv(big, check_user=_check_user)
+    assert hashed == [] and not table.path.exists()
+
+
+def test_hex_forms_of_one_badge_are_one_badge(table, tmp_path):
+    source = tmp_path / "export.csv"
+    source.write_text("badge,user_id\n0xA1B2C3D4,zoe\n")
+    assert table.import_csv(source, check_user=_check_user) == 1
+    for typed in ("A1B2C3D4", "a1:b2:c3:d4", "A1-B2-C3-D4"):
+        assert table.lookup(typed) == "zoe@corp.example.au"
+
+
+def test_a_badge_already_someone_elses_is_refused_unless_replaced(table, tmp_path):
+    table.add("12345678", "mai@corp.example.au")
+    source = tmp_path / "again.csv"
+    source.write_text("badge,user_id\n12345678,wei\n23456789,mai\n")
+    with pytest.raises(BadgeError, match="line 2: that badge is already mai@corp.example.au's"):
+        table.import_csv(source, check_user=_check_user)
+    assert table.lookup("23456789") is None  # nothing written
+    assert table.import_csv(source, check_user=_check_user, replace=True) == 2
+    assert table.lookup("12345678") == "wei@corp.example.au"
+
+
+def test_a_table_of_an_earlier_version_still_matches_and_loses_its_digits(table):
+    import hashlib
+    import hmac
+
+    key = table.key(create=True)
+    old = hmac.new(key, b"0004521788", hashlib.sha256).hexdigest()
+    table.path.write_text(json.dumps({"badges": {old: {"user_id": "mai@corp.example.au",
+                                                       "masked": "••••1788"}}}))
+    assert table.lookup("0004521788") == "mai@corp.example.au"
+    assert [e["old_hash"] for e in table.listing()] == [True]
+    table.add("11112222", "wei@corp.example.au")  # any write: the old digits go
+    assert "1788" not in table.path.read_text()
+    assert table.lookup("0004521788") == "mai@corp.example.au"
