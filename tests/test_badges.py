@@ -563,7 +563,7 @@ def test_a_badge_already_someone_elses_is_refused_unless_replaced(table, tmp_pat
     table.add("12345678", "mai@corp.example.au")
     source = tmp_path / "again.csv"
     source.write_text("badge,user_id\n12345678,wei\n23456789,mai\n")
-    with pytest.raises(BadgeError, match="line 2: that badge is already mai@corp.example.au's"):
+    with pytest.raises(BadgeError, match=r"line 2: that badge is already mai@corp\.example\.au's"):
         table.import_csv(source, check_user=_check_user)
     assert table.lookup("23456789") is None  # nothing written
     assert table.import_csv(source, check_user=_check_user, replace=True) == 2
