@@ -213,3 +213,64 @@ def test_a_flood_of_reads_is_limited_and_logged_once(desk_with_directory):
     assert _tap(unit, "0004521788").kind == "fill"
     assert json.loads(unit.query("SELECT detail FROM events ORDER BY id DESC LIMIT 1")[0]
                       ["detail"])["agent"] == "zoe@demo.example"
+
+
+def _config_for(slapd, tmp_path, password: str):
+    from kiosk.config import load
+
+    secret = tmp_path / "ldap-password"
+    secret.write_text(password)
+    secret.chmod(0o600)
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f"""
+[desk]
+id = "desk12"
+host_user_id = "desk12@corp.example.au"
+[callcenter]
+url = "https://xsp.example.au/com.broadsoft.xsi-actions/v2.0"
+default_domain = "corp.example.au"
+[badge]
+device = "/dev/input/by-id/usb-reader-event-kbd"
+table = "{tmp_path}/badges.json"
+key_file = "{tmp_path}/badge-key"
+ldap_url = "{slapd.url}"
+ldap_bind_dn = "{KIOSK_DN}"
+ldap_password_file = "{secret}"
+ldap_base = "{PEOPLE}"
+ldap_ca_bundle = "{slapd.ca_path}"
+""")
+    return load(path)
+
+
+def test_doctor_asks_the_directory(tmp_path, ca):
+    """Found: `doctor` checked neither the reader nor the directory."""
+    from kiosk.doctor import directory_check
+
+    server = Slapd(tmp_path / "slapd", ca=ca, entries=[])
+    config = _config_for(server, tmp_path, KIOSK_PASSWORD)
+    down = directory_check(config, {})
+    assert not down.ok and "cannot be asked" in down.detail
+    with server:
+        up = directory_check(config, {})
+        assert up.ok and "TLS verified, referrals not followed" in up.detail, up.detail
+        wrong = directory_check(_config_for(server, tmp_path, "not-the-password"), {})
+        assert not wrong.ok and "invalidCredentials" in wrong.detail
+        assert "not-the-password" not in wrong.detail + wrong.advice
+
+
+def test_badges_listen_says_the_directory_is_down_instead_of_a_traceback(tmp_path, ca,
+                                                                        capsys):
+    """Found: `badges listen` printed tracebacks when the directory could not be asked."""
+    import argparse
+
+    from kiosk.cli.badges_cmd import run_listen
+    from tests.test_badges import Device, typed
+
+    server = Slapd(tmp_path / "slapd", ca=ca, entries=[])  # never started: an outage
+    config = _config_for(server, tmp_path, KIOSK_PASSWORD)
+    device = Device(typed("0004521788"), unplug=False)
+    args = argparse.Namespace(config=str(config.source), count=1)
+    assert run_listen(args, open_device=lambda path: device) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("••••1788  → the directory cannot be asked:")
+    assert "Traceback" not in captured.out + captured.err
