@@ -64,6 +64,8 @@ def test_a_badge_tap_fills_the_user_id_and_the_password_is_typed(ui):
     assert data["hint"] == "Badge read. Now type your password."
     assert data["offer"] == "Sign out?"
     assert data["unknown"] == "This badge is not known here. Type your user ID."
+    # an outage of the site's directory is said as one, not as an unknown badge
+    assert data["outage"] == "Badges cannot be looked up just now. Type your user ID."
 
 
 def test_reconnecting_banner_keeps_the_phone(ui):

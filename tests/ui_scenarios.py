@@ -177,6 +177,18 @@ class Scenarios(Driver):
         data["unknown"] = self._on_ui(lambda: self.app.overlay.message)
         self._tap(lambda: self.app.overlay.ids.buttons.children[0])  # OK
         self._wait("no word", lambda: not self.app.overlay.visible)
+        resolver = self.unit.engine.badge_resolver  # the directory's password unreadable:
+        resolver.problem = "the directory's password: cannot be read"  # an outage
+        try:
+            self.unit.engine.badge_tapped("99999998")
+            self._wait("the outage", lambda: self.app.overlay.visible and
+                       self.app.overlay.kind == "badge")
+            data["outage"] = self._on_ui(lambda: self.app.overlay.message)
+            data["outage_screenshot"] = self._shot("badge-directory-down")
+            self._tap(lambda: self.app.overlay.ids.buttons.children[0])  # OK
+            self._wait("no word", lambda: not self.app.overlay.visible)
+        finally:
+            resolver.problem = None
         return data
 
     def reconnecting_banner(self):
