@@ -158,15 +158,20 @@ class BadgeTable:
 
     def lookup(self, number: str) -> str | None:
         """The user ID for a badge number, or None."""
+        return self.lookup_with_reference(number)[0]
+
+    def lookup_with_reference(self, number: str) -> tuple[str | None, str]:
+        """The user ID (or None) and the badge's reference, from one hash."""
         key = self.key()
         table = self._read()
         if key is None:
-            return None
-        entry = table["badges"].get(self.hashed(number, key))
+            return None, "#?"
+        keyed = self.hashed(number, key)
+        entry = table["badges"].get(keyed)
         if entry is None and table["legacy"]:
             legacy = hmac.new(key, normalise(number).encode(), hashlib.sha256).hexdigest()
             entry = table["legacy"].get(legacy)
-        return entry["user_id"] if entry else None
+        return (entry["user_id"] if entry else None), "#" + keyed[:8]
 
     def listing(self) -> list[dict]:
         """Every badge: its reference, user ID, the day it was added, and whether it still
@@ -503,6 +508,14 @@ class TapLimit:
         return max(0.0, self._blocked_until - self.clock())
 
 
+class ReferencedError(Exception):
+    """A lookup that failed (`error`), with the badge's reference already known (`ref`)."""
+
+    def __init__(self, ref: str, error: Exception):
+        super().__init__(str(error))
+        self.ref, self.error = ref, error
+
+
 class BadgeResolver:
     """A badge number → (user ID, where it was found), or None: the table first, then the
     directory (when there is one); `DirectoryUnavailable` when only the directory could
@@ -515,23 +528,27 @@ class BadgeResolver:
         self.problem = problem  # why the configured directory cannot be used (for doctor)
 
     def __call__(self, number: str) -> tuple[str, str] | None:
-        user_id = self.table.lookup(number)
-        if user_id:
-            return user_id, "table"
-        if self.problem is not None:
-            raise DirectoryUnavailable(self.problem)
-        if self.directory is not None:
-            user_id = self.directory.lookup(number)
-            if user_id:
-                return user_id, "directory"
-        return None
-
-    def reference(self, number: str) -> str:
-        """The badge as the log shows it (`#` and 8 hex digits), or `#?` with no key yet."""
         try:
-            return self.table.reference(number) or "#?"
-        except (BadgeError, OSError):
-            return "#?"
+            return self.look_up(number)[1]
+        except ReferencedError as exc:
+            raise exc.error from None
+
+    def look_up(self, number: str) -> tuple[str, tuple[str, str] | None]:
+        """The badge's reference as the log shows it (`#` and 8 hex digits; `#?` without a
+        key), and what `__call__` answers; one hash for both."""
+        user_id, ref = self.table.lookup_with_reference(number)
+        if user_id:
+            return ref, (user_id, "table")
+        if self.problem is not None:
+            raise ReferencedError(ref, DirectoryUnavailable(self.problem))
+        if self.directory is not None:
+            try:
+                user_id = self.directory.lookup(number)
+            except DirectoryUnavailable as exc:
+                raise ReferencedError(ref, exc) from None
+            if user_id:
+                return ref, (user_id, "directory")
+        return ref, None
 
 
 def resolver_for(config, environ: Mapping[str, str] = os.environ) -> BadgeResolver:

@@ -92,7 +92,7 @@ class BadgeTaps:
             self._badge_found("#?", Result(value=None))
             return Outcome(True)
         # the lookup (a slow hash, perhaps LDAP) runs on the pool, the decision here
-        self.worker.offload(lambda: (resolver.reference(number), _lookup(resolver, number)),
+        self.worker.offload(lambda: resolver.look_up(number),
                             lambda result: self._badge_found(*_split(result)))
         return Outcome(True)
 
@@ -128,15 +128,13 @@ class BadgeTaps:
         self._publish(badge=BadgeTap(kind, user_id=user_id, name=name, seq=next(_taps)))
 
 
-def _lookup(resolver, number: str) -> Result:
-    try:
-        return Result(value=resolver(number))
-    except Exception as exc:
-        return Result(error=exc)
-
-
 def _split(result: Result) -> tuple[str, Result]:
-    if result.error is not None:  # (the reference itself failed: no key readable)
+    """(reference, what the lookup came to) from `BadgeResolver.look_up`'s result."""
+    from kiosk.badges import ReferencedError
+
+    if isinstance(result.error, ReferencedError):
+        return result.error.ref, Result(error=result.error.error)
+    if result.error is not None:  # no reference: the table or its key could not be read
         return "#?", result
-    ref, looked_up = result.value
-    return ref, looked_up
+    ref, found = result.value
+    return ref, Result(value=found)
