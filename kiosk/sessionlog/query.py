@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -70,12 +71,27 @@ EVENT_KINDS = {
 }
 
 
-def open_readonly(path: str | Path) -> sqlite3.Connection:
-    """A read-only connection to the log at `path`. Raises `SessionLogError` if it is missing."""
-    path = Path(path)
-    if not path.exists():
+def _readable(path: Path, *, write: bool = False) -> None:
+    """`SessionLogError` naming what is wrong: no log there, or no permission to read it (a
+    permission problem is said as one, never as a missing log)."""
+    try:
+        path.stat()
+    except FileNotFoundError:
         raise SessionLogError(f"no session log at {path} (looked there; set log.database in "
-                              "the configuration or pass --db)")
+                              "the configuration or pass --db)") from None
+    except PermissionError:
+        raise SessionLogError(f"permission denied: {path.parent} (the session log is root's "
+                              "and the kiosk's: use sudo)") from None
+    if not os.access(path, os.R_OK | (os.W_OK if write else 0)):
+        raise SessionLogError(f"permission denied: {path} (the session log is root's and the "
+                              "kiosk's: use sudo)")
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the log at `path`. Raises `SessionLogError` if it is missing
+    or this user may not read it."""
+    path = Path(path)
+    _readable(path)
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
@@ -88,8 +104,7 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
 
 def open_writable(path: str | Path) -> sqlite3.Connection:
     path = Path(path)
-    if not path.exists():
-        raise SessionLogError(f"no session log at {path}")
+    _readable(path, write=True)
     try:
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
