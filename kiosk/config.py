@@ -605,7 +605,9 @@ def check_files(config: Config, *, environ: Mapping[str, str] = os.environ) -> l
             host_password(config, environ=environ)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    if config.badge.ldap_url:
+    # the directory's password, where there is one to read (a configuration checked away
+    # from its unit, as Ansible's validation does, finds none beside it: said at run time)
+    if config.badge.ldap_url and _ldap_password_path(config, environ) is not None:
         try:
             ldap_password(config, environ=environ)
         except ConfigError as exc:
@@ -694,19 +696,26 @@ def ldap_password(config: Config, *, environ: Mapping[str, str] = os.environ) ->
     if not badge.ldap_url:
         return None
     key = "badge.ldap_password_file"
-    beside = config.source.parent if config.source else None
-    if badge.ldap_password_file is not None:
-        path, checked = badge.ldap_password_file, True
-    elif environ.get("CREDENTIALS_DIRECTORY") and (
-            Path(environ["CREDENTIALS_DIRECTORY"]) / LDAP_PASSWORD_CREDENTIAL).exists():
-        path, checked = Path(environ["CREDENTIALS_DIRECTORY"]) / LDAP_PASSWORD_CREDENTIAL, False
-    elif beside is not None and (beside / LDAP_PASSWORD_CREDENTIAL).exists():
-        path, checked = beside / LDAP_PASSWORD_CREDENTIAL, True
-    elif badge.ldap_bind_dn:
-        raise ConfigError(Problem(key, f"badge.ldap_bind_dn is set but there is no password: "
-                                  f"put it in /etc/hotdesk/{LDAP_PASSWORD_CREDENTIAL} (install -m "
-                                  "600 /dev/stdin …) or name a file here"))
-    else:
+    found = _ldap_password_path(config, environ)
+    if found is None:
+        if badge.ldap_bind_dn:
+            raise ConfigError(Problem(key, "badge.ldap_bind_dn is set but there is no password: "
+                                      f"put it in /etc/hotdesk/{LDAP_PASSWORD_CREDENTIAL} "
+                                      "(install -m 600 /dev/stdin …) or name a file here"))
         return None
+    path, checked = found
     password = read_secret_file(key, path, checked=checked, empty_ok=not badge.ldap_bind_dn)
     return password or None
+
+
+def _ldap_password_path(config: Config, environ: Mapping[str, str]) -> tuple[Path, bool] | None:
+    """Where the directory's password is read from, and whether its mode is checked."""
+    if config.badge.ldap_password_file is not None:
+        return config.badge.ldap_password_file, True
+    credentials = environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / LDAP_PASSWORD_CREDENTIAL).exists():
+        return Path(credentials) / LDAP_PASSWORD_CREDENTIAL, False
+    beside = config.source.parent if config.source else None
+    if beside is not None and (beside / LDAP_PASSWORD_CREDENTIAL).exists():
+        return beside / LDAP_PASSWORD_CREDENTIAL, True
+    return None
