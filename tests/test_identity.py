@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kiosk.errors import IdentityError
-from kiosk.identity import is_host_name, normalise_user_id
+from kiosk.identity import BAD_CHARACTER, FORMULA_START, is_host_name, normalise_user_id
 
 CASES = [
     # typed, option domain, default domain, append, result or error code
@@ -94,7 +94,7 @@ def test_result_always_has_one_at_and_no_slash_or_blank(typed, option, default, 
 user_parts = st.text(
     alphabet=st.characters(blacklist_categories=("C", "Z"), blacklist_characters="@/"),
     min_size=1, max_size=30,
-)
+).filter(lambda user: not user.startswith(FORMULA_START))  # refused: tested below
 mixed_case_domains = st.lists(
     st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9-]{0,8}[A-Za-z0-9])?", fullmatch=True),
     min_size=1, max_size=3,
@@ -106,3 +106,11 @@ def test_id_with_domain_changes_only_in_domain_case(user, domain, option, defaul
     typed = f"{user}@{domain}"
     result = normalise_user_id(typed, option_domain=option, default_domain=default)
     assert result == f"{user}@{domain.lower()}"
+
+
+@given(user=user_parts, start=st.sampled_from(FORMULA_START))
+def test_a_user_id_never_starts_like_a_spreadsheet_formula(user, start):
+    """A user ID is kept in the log and its CSV exports: `=`, `+` or `-` first is refused."""
+    with pytest.raises(IdentityError) as refused:
+        normalise_user_id(f"{start}{user}@corp.example.au")
+    assert refused.value.code == BAD_CHARACTER

@@ -76,12 +76,12 @@ def _readable(path: Path, *, write: bool = False) -> None:
     permission problem is said as one, never as a missing log)."""
     try:
         path.stat()
-    except FileNotFoundError:
-        raise SessionLogError(f"no session log at {path} (looked there; set log.database in "
-                              "the configuration or pass --db)") from None
     except PermissionError:
         raise SessionLogError(f"permission denied: {path.parent} (the session log is root's "
                               "and the kiosk's: use sudo)") from None
+    except OSError:  # missing, or a file where a folder should be
+        raise SessionLogError(f"no session log at {path} (looked there; set log.database in "
+                              "the configuration or pass --db)") from None
     if not os.access(path, os.R_OK | (os.W_OK if write else 0)):
         raise SessionLogError(f"permission denied: {path} (the session log is root's and the "
                               "kiosk's: use sudo)")
