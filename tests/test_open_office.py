@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_badges import kiosk as _kiosk  # `kiosk …` in a process of its own
+
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534  # another local user: no root, no hotdesk group
 
@@ -86,13 +88,6 @@ def test_outside_systemd_the_kiosk_keeps_its_files_in_a_folder_of_its_own(tmp_pa
 
 
 # --- the session log's exports and tables ------------------------------------------------------
-
-
-def _kiosk(*args, env=None, input=None):
-    environment = {k: v for k, v in os.environ.items() if k != "HOTDESK_CONFIG"}
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "kiosk", *args], capture_output=True,
-                          text=True, timeout=120, cwd=ROOT, env=environment, input=input)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Session policies: pure functions and small state machines over injected monotonic time.
+"""Session policies: pure functions and small state machines over injected time.
 
 - `Throttle`: failed passwords per user ID and per kiosk, with a doubling cool-down, so that the
   kiosk stops well below BroadWorks' own account lockout;
@@ -94,14 +94,14 @@ class Throttle:
     def reference(self, user_id: str) -> str:
         return "unrecognised#" + self._key(user_id)[:8]
 
-    def wait_s(self, user_id: str, now: float | None = None) -> float:
-        """Seconds before `user_id` may try again at this kiosk (0 = now). (`now`: ignored,
-        the wall clock counts; kept for callers that pass their monotonic time.)"""
+    def wait_s(self, user_id: str) -> float:
+        """Seconds before `user_id` may try again at this kiosk (0 = now), by the wall clock
+        (`wall`): a wait outlives a restart."""
         wall = self.wall()
         user = self._users.get(self._key(user_id), _Failures())
         return max(0.0, user.locked_until - wall, self._kiosk.locked_until - wall)
 
-    def record_failure(self, user_id: str, now: float | None = None) -> float:
+    def record_failure(self, user_id: str) -> float:
         """Count a wrong password; returns the wait it now imposes."""
         wall = self.wall()
         if self._kiosk.count and wall - self._kiosk_last > self.KIOSK_FORGET_S:
