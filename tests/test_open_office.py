@@ -30,14 +30,14 @@ def _as_root_outside_systemd(tmp: Path, code: str) -> subprocess.CompletedProces
                           env=env, timeout=120, cwd=tmp)
 
 
-def _plant(folder: Path) -> Path:
+def _plant(folder: Path, home: str = "kivy") -> Path:
     """What a local user without root did: made the folder first and left a module in Kivy's
-    `mods` (which Kivy puts on `sys.path`)."""
-    mods = folder / "kivy" / "mods"
+    `mods` (which Kivy puts on `sys.path`); Kivy's home is `folder/home`."""
+    mods = folder / home / "mods"
     mods.mkdir(parents=True)
     (mods / "planted_probe.py").write_text(
         "import pathlib; pathlib.Path(__file__).with_suffix('.ran').write_text('ran')\n")
-    for path in (folder, folder / "kivy", mods, mods / "planted_probe.py"):
+    for path in (folder, folder / home, mods, mods / "planted_probe.py"):
         os.chown(path, NOBODY, NOBODY)
     folder.chmod(0o777)
     return mods
@@ -46,8 +46,8 @@ def _plant(folder: Path) -> Path:
 @needs_root
 def test_a_kivy_home_planted_in_tmp_by_another_user_is_refused(tmp_path):
     folder = tmp_path / f"hotdesk-{os.geteuid()}"
-    old = tmp_path / "hotdesk-kivy"  # where earlier versions looked: no longer used at all
-    mods, old_mods = _plant(folder), _plant(old)
+    old = tmp_path / "hotdesk-kivy"  # Kivy's home in earlier versions: no longer used at all
+    mods, old_mods = _plant(folder), _plant(old, home="")
     result = _as_root_outside_systemd(tmp_path, (
         "import sys\n"
         "from kiosk.ui.boot import configure\n"
