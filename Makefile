@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed-stamp
 export KIVY_NO_ARGS := 1
 export KIVY_NO_CONSOLELOG ?= 1
 
-.PHONY: install test test-unit lint bench demo tour clean
+.PHONY: install test test-fast test-unit lint bench demo tour clean
 
 install: $(STAMP)
 
@@ -29,6 +29,13 @@ tour: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The fast tier: the engine's pure core (state machine, flows, scopes, policies, the server
+# view's reconciliation) and the codecs, without servers, phones or databases (under 30 s).
+FAST_TESTS := tests/test_machine.py tests/test_core.py tests/test_xsi_codec.py \
+	tests/test_phone_codec.py tests/test_identity.py tests/test_config.py tests/test_rooms.py
+test-fast: $(STAMP)
+	$(PY) -m pytest -q $(FAST_TESTS)
 
 # The unit as deployed: a Debian 12 root booted by systemd-nspawn, install.sh run inside it, the
 # simulators on this machine's loopback (root, systemd-container and debootstrap needed).

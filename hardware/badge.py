@@ -21,6 +21,7 @@ the reader's unplugging is rejected with the reason, and nothing else changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -28,15 +29,21 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-EV_KEY = 1
 KEY_DOWN, KEY_HELD = 1, 2
-#: evdev key codes of what a wedge reader types: digits, A-F, Enter
-KEY_CHARS = {2: "1", 3: "2", 4: "3", 5: "4", 6: "5", 7: "6", 8: "7", 9: "8", 10: "9", 11: "0",
-             30: "A", 48: "B", 46: "C", 32: "D", 18: "E", 33: "F",
-             79: "1", 80: "2", 81: "3", 75: "4", 76: "5", 77: "6", 71: "7", 72: "8", 73: "9",
-             82: "0"}  # (and the keypad's digits)
-ENTER_KEYS = {28, 96}  # Enter, keypad Enter
-SHIFT_KEYS = {42, 54}  # a reader may shift for A-F: ignored
+
+
+@functools.cache
+def keys() -> tuple[int, dict[int, str], set[int], set[int]]:
+    """What a wedge reader types, by evdev's own names (`evdev.ecodes`): (EV_KEY, the codes of
+    digits, A-F and the keypad's digits, Enter and keypad Enter, the shifts, which a reader
+    may press for A-F and are ignored). Looked up at the first key: evdev is only needed where
+    a reader is."""
+    from evdev import ecodes
+
+    chars = {getattr(ecodes, f"KEY_{c}"): c for c in "0123456789ABCDEF"}
+    chars |= {getattr(ecodes, f"KEY_KP{d}"): d for d in "0123456789"}
+    return (ecodes.EV_KEY, chars, {ecodes.KEY_ENTER, ecodes.KEY_KPENTER},
+            {ecodes.KEY_LEFTSHIFT, ecodes.KEY_RIGHTSHIFT})
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,10 @@ class BadgeDecoder:
         self._spoiled: str | None = None  # why the read under way will be rejected
 
     def feed(self, event) -> BadgeRead | BadgeRejected | None:
-        if event.type != EV_KEY or event.value not in (KEY_DOWN, KEY_HELD):
+        ev_key, key_chars, enter_keys, shift_keys = keys()
+        if event.type != ev_key or event.value not in (KEY_DOWN, KEY_HELD):
             return None
-        if event.code in SHIFT_KEYS:
+        if event.code in shift_keys:
             return None
         now = event.timestamp()
         if event.value == KEY_HELD:
@@ -75,9 +83,9 @@ class BadgeDecoder:
         if self._last is not None and self._typed and now - self._last > self.max_key_gap_s:
             self._spoil("too_slow")  # a person at a keyboard, not a reader
         self._last = now
-        if event.code in ENTER_KEYS:
+        if event.code in enter_keys:
             return self._finish()
-        char = KEY_CHARS.get(event.code)
+        char = key_chars.get(event.code)
         if char is None:
             self._spoil("garbage")
         else:

@@ -4,8 +4,9 @@
 named by its dotted key (``session.warn_before_s: must be at least 20 (got 5)``). An unknown key
 is a problem too: a typo must not pass silently.
 
-`KEYS` is the single table of keys, types, defaults and rules; the README's reference is checked
-against it by the test suite.
+Each key is declared once, as a field of its section (`DeskConfig`, `CallCenterConfig`, …) with
+its type, default, check and conversion (`key(...)`); `KEYS`, the loader and the builder are
+derived from those fields. The README's reference is checked against `KEYS` by the test suite.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import stat
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,16 @@ DERIVED = object()  # a default computed from another key
 
 @dataclass(frozen=True)
 class Key:
-    """One configuration key: its type, default, rule (as documented) and check."""
+    """One configuration key: its type, default, check and how the value is turned into what
+    the kiosk uses. Declared once, as the metadata of its field in a section below (`key`)."""
 
     name: str  # dotted: "section.key"
     types: tuple[type, ...]
     default: Any
-    rule: str
     check: Callable[[Any], str | None] = lambda value: None
     optional_pin: bool = False  # `false` means "not fitted"
+    #: (value, every value by name, the configuration file's folder) -> what the field holds
+    convert: Callable[[Any, dict, Path | None], Any] | None = None
 
     @property
     def section(self) -> str:
@@ -58,6 +61,13 @@ class Key:
     @property
     def key(self) -> str:
         return self.name.split(".", 1)[1]
+
+
+def key(types: tuple[type, ...], default: Any = REQUIRED, check=None, *, convert=None,
+        optional_pin: bool = False):
+    """A section's field that is a configuration key (its name is the field's)."""
+    return field(metadata={"key": dict(types=types, default=default, optional_pin=optional_pin,
+                                       check=check or (lambda value: None), convert=convert)})
 
 
 # --- rules --------------------------------------------------------------------------------
@@ -174,118 +184,59 @@ def _nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
 
-KEYS: tuple[Key, ...] = (
-    Key("desk.id", (str,), REQUIRED, "`[A-Za-z0-9._-]{1,32}`", _desk_id),
-    Key("desk.name", (str,), DERIVED, "shown on screen; defaults to `desk.id`", _nonempty),
-    Key("desk.host_user_id", (str,), REQUIRED, "the desk's hoteling host, a full `user@domain`",
-        _full_user_id),
-    Key("desk.host_password_file", (str,), "",
-        "file holding the host's password, not readable by group or others; "
-        "empty = the systemd credential `host-password`"),
-    Key("callcenter.url", (str,), REQUIRED,
-        "Xsi-Actions base, `https://…/com.broadsoft.xsi-actions/v2.0`; `http://` only to loopback",
-        _callcenter_url),
-    Key("callcenter.ca_bundle", (str,), "", "PEM file to trust; empty = the system trust store"),
-    Key("callcenter.proxy", (str,), "",
-        "`http://host:port`: the site's proxy, through CONNECT (Actions and Events alike); "
-        "empty = none (the environment's proxy variables are ignored)", _proxy_url),
-    Key("callcenter.connect_timeout_s", (int, float), 3.05, "> 0", _positive),
-    Key("callcenter.read_timeout_s", (int, float), 10.0, "> 0", _positive),
-    Key("callcenter.default_domain", (str,), "",
-        "appended when the agent types only the user part", _optional_domain),
-    Key("callcenter.initial_acd_state", (str,), "Available", "`Available` or `Unavailable`",
-        _one_of(ACD_INITIAL_STATES)),
-    Key("callcenter.events", (bool,), True,
-        "follow the agent's desk and ACD state by Xsi-Events push; `false` = polling only"),
-    Key("signin.append_domain", (bool,), True, "append `callcenter.default_domain` to a bare user"),
-    Key("signin.stay_signed_in_default", (bool,), True, "*Stay signed in* ticked at first"),
-    Key("signin.languages", (list,), ["en"],
-        "at least one of " + ", ".join(f"`{x}`" for x in SUPPORTED_LANGUAGES), _languages),
-    Key("signin.default_language", (str,), DERIVED,
-        "one of `signin.languages`; defaults to the first"),
-    Key("signin.max_failures", (int,), 3, "≥ 1; failed passwords before a cool-down", _at_least(1)),
-    Key("signin.cooldown_s", (int,), 30, "≥ 1; doubles on each further failure", _at_least(1)),
-    Key("signin.form_timeout_s", (int,), 60, "≥ 10; an untouched form is wiped", _at_least(10)),
-    Key("session.association_limit_hours", (int,), 10, "1–999", _between(1, 999)),
-    Key("session.idle_sign_out_min", (int,), 0, "≥ 0; 0 = never", _at_least(0)),
-    Key("session.end_of_day", (str,), "", "`HH:MM` local time; empty = never", _end_of_day),
-    Key("session.warn_before_s", (int,), 60, "≥ 20 (WCAG 2.2.1)", _at_least(20)),
-    Key("session.allow_extend", (bool,), True, "offer a one-tap extension in the warning"),
-    Key("session.hangup_wait_max_min", (int,), 120,
-        "≥ 1; how long a due sign-out waits for an off-hook handset", _at_least(1)),
-    Key("session.heartbeat_s", (int,), 15, "≥ 5", _at_least(5)),
-    Key("session.resync_s", (int,), 300, "≥ 10", _at_least(10)),
-    Key("phone.port", (str,), "/dev/deskphone",
-        "a device path or any pyserial URL; empty = no HD-AT/1 phone"),
-    Key("phone.baudrate", (int,), 115200, "a standard rate", _baudrate),
-    Key("gpio.led_red", (int,), 17, "BCM 2–27; all pins distinct", _bcm_pin),
-    Key("gpio.led_green", (int,), 27, "BCM 2–27", _bcm_pin),
-    Key("gpio.led_blue", (int,), 22, "BCM 2–27", _bcm_pin),
-    Key("gpio.relay", (int,), 23, "BCM 2–27, or `false` for no relay", _bcm_pin, optional_pin=True),
-    Key("gpio.relay_active_high", (bool,), True, "relay closes when the pin is high"),
-    Key("gpio.hook", (int,), None, "BCM 2–27, or absent / `false` for no hook switch", _bcm_pin,
-        optional_pin=True),
-    Key("gpio.sign_out_button", (int,), 25, "BCM 2–27, or `false` for no button", _bcm_pin,
-        optional_pin=True),
-    Key("gpio.hold_s", (int, float), 2.0, "0.5–10; how long the button is held to sign out",
-        _between(0.5, 10)),
-    Key("log.database", (str,), "/var/lib/hotdesk/sessions.db", "the session log (SQLite)",
-        _nonempty),
-    Key("log.retention_days", (int,), 365, "≥ 1; `kiosk purge` removes older sessions",
-        _at_least(1)),
-    Key("log.journal_socket", (str,), "/run/systemd/journal/socket",
-        "journald's native socket: every session-log event is copied there; empty = off"),
-    Key("log.metrics_file", (str,), "/run/hotdesk/metrics/hotdesk.prom",
-        "node_exporter's textfile collector reads it; empty = off"),
-    Key("badge.device", (str,), "",
-        "the badge reader, a `/dev/input/by-id/…-event-kbd` path; empty = no reader"),
-    Key("badge.min_length", (int,), 4, "≥ 1; the shortest badge number accepted",
-        _at_least(1)),
-    Key("badge.max_length", (int,), 20, "≥ `badge.min_length`; the longest", _at_least(1)),
-    Key("badge.max_key_gap_ms", (int,), 100,
-        "≥ 1; a read's keys come at most this far apart (a reader, not a person typing)",
-        _at_least(1)),
-    Key("badge.table", (str,), "/etc/hotdesk/badges.json",
-        "badge → user ID, kept by `kiosk badges` (keyed hashes, never a number)"),
-    Key("badge.key_file", (str,), "/etc/hotdesk/badge-key", "the key of those hashes"),
-    Key("badge.ldap_url", (str,), "",
-        "the site's directory, `ldaps://host` (or `ldap://host` with StartTLS); empty = none",
-        _ldap_url),
-    Key("badge.ldap_bind_dn", (str,), "", "who the kiosk binds as; empty = anonymous"),
-    Key("badge.ldap_password_file", (str,), "", "that account's password, in a file"),
-    Key("badge.ldap_base", (str,), "", "where to search, e.g. `ou=people,dc=corp,dc=example`"),
-    Key("badge.ldap_filter", (str,), "(employeeNumber={badge})",
-        "the search, with `{badge}` for the number", _ldap_filter),
-    Key("badge.ldap_attribute", (str,), "mail", "the attribute holding the Call Center user ID"),
-    Key("badge.ldap_cache_s", (int,), 3600, "≥ 0; how long an answer is kept", _at_least(0)),
-    Key("badge.ldap_ca_bundle", (str,), "", "PEM file to trust; empty = the system store"),
-)
-
-KEYS_BY_NAME = {k.name: k for k in KEYS}
-SECTIONS = tuple(dict.fromkeys(k.section for k in KEYS))
-
-
 # --- the configuration, as the rest of the kiosk sees it ---------------------------------
+
+
+def _path(value: str, values: dict, base: Path | None) -> Path | None:
+    """A path from the configuration, None when empty: a relative one is relative to the
+    configuration file's folder (the same under systemd as from any shell)."""
+    return _resolved(value, base) if value else None
+
+
+def _required_path(value: str, values: dict, base: Path | None) -> Path:
+    return _resolved(value, base)
+
+
+def _port(value: str, values: dict, base: Path | None) -> str:
+    """A device path like a file path; a pyserial URL (`socket://…`) as it is."""
+    if not value or "://" in value:
+        return value
+    return str(_resolved(value, base))
+
+
+def _or(other: str) -> Callable[[Any, dict, Path | None], Any]:
+    """A derived default: the value of key `other` (its first, for a list)."""
+    def derived(value, values: dict, base: Path | None):
+        if value is not DERIVED:
+            return value
+        fallback = values[other]
+        return fallback[0] if isinstance(fallback, list) else fallback
+    return derived
 
 
 @dataclass(frozen=True)
 class DeskConfig:
-    id: str
-    name: str
-    host_user_id: str
-    host_password_file: Path | None
+    id: str = key((str,), check=_desk_id)
+    name: str = key((str,), DERIVED, _nonempty, convert=_or("desk.id"))
+    host_user_id: str = key((str,), check=_full_user_id,
+                            convert=lambda v, _, b: normalise_user_id(v, append_domain=False))
+    # empty = the systemd credential `host-password`
+    host_password_file: Path | None = key((str,), "", convert=_path)
 
 
 @dataclass(frozen=True)
 class CallCenterConfig:
-    url: str
-    ca_bundle: Path | None
-    connect_timeout_s: float
-    read_timeout_s: float
-    default_domain: str
-    initial_acd_state: str
-    events: bool = True
-    proxy: str = ""  # the site's proxy (`http://host:port`), through CONNECT; "" = none
+    # `http://` only to loopback
+    url: str = key((str,), check=_callcenter_url,
+                   convert=lambda v, _, b: XsiUrls.parse(v).actions)
+    ca_bundle: Path | None = key((str,), "", convert=_path)
+    # the site's proxy (`http://host:port`), through CONNECT; "" = none
+    proxy: str = key((str,), "", _proxy_url)
+    connect_timeout_s: float = key((int, float), 3.05, _positive)
+    read_timeout_s: float = key((int, float), 10.0, _positive)
+    default_domain: str = key((str,), "", _optional_domain, convert=lambda v, _, b: v.lower())
+    initial_acd_state: str = key((str,), "Available", _one_of(ACD_INITIAL_STATES))
+    events: bool = key((bool,), True)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -295,69 +246,72 @@ class CallCenterConfig:
 
 @dataclass(frozen=True)
 class SignInConfig:
-    append_domain: bool
-    stay_signed_in_default: bool
-    languages: tuple[str, ...]
-    default_language: str
-    max_failures: int
-    cooldown_s: int
-    form_timeout_s: int
+    append_domain: bool = key((bool,), True)
+    stay_signed_in_default: bool = key((bool,), True)
+    languages: tuple[str, ...] = key((list,), ["en"], _languages,
+                                     convert=lambda v, _, b: tuple(v))
+    default_language: str = key((str,), DERIVED, convert=_or("signin.languages"))
+    max_failures: int = key((int,), 3, _at_least(1))
+    cooldown_s: int = key((int,), 30, _at_least(1))
+    form_timeout_s: int = key((int,), 60, _at_least(10))
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    association_limit_hours: int
-    idle_sign_out_min: int
-    end_of_day: time | None
-    warn_before_s: int
-    allow_extend: bool
-    heartbeat_s: int
-    hangup_wait_max_min: int
-    resync_s: int
+    association_limit_hours: int = key((int,), 10, _between(1, 999))
+    idle_sign_out_min: int = key((int,), 0, _at_least(0))
+    end_of_day: time | None = key((str,), "", _end_of_day,
+                                  convert=lambda v, _, b: _parse_hhmm(v) if v else None)
+    warn_before_s: int = key((int,), 60, _at_least(20))  # WCAG 2.2.1
+    allow_extend: bool = key((bool,), True)
+    hangup_wait_max_min: int = key((int,), 120, _at_least(1))
+    heartbeat_s: int = key((int,), 15, _at_least(5))
+    resync_s: int = key((int,), 300, _at_least(10))
 
 
 @dataclass(frozen=True)
 class PhoneConfig:
-    port: str
-    baudrate: int
+    port: str = key((str,), "/dev/deskphone", convert=_port)  # empty = no HD-AT/1 phone
+    baudrate: int = key((int,), 115200, _baudrate)
 
 
 @dataclass(frozen=True)
 class GpioConfig:
-    led_red: int
-    led_green: int
-    led_blue: int
-    relay: int | None
-    relay_active_high: bool
-    hook: int | None
-    sign_out_button: int | None
-    hold_s: float
+    led_red: int = key((int,), 17, _bcm_pin)
+    led_green: int = key((int,), 27, _bcm_pin)
+    led_blue: int = key((int,), 22, _bcm_pin)
+    relay: int | None = key((int,), 23, _bcm_pin, optional_pin=True)
+    relay_active_high: bool = key((bool,), True)
+    hook: int | None = key((int,), None, _bcm_pin, optional_pin=True)
+    sign_out_button: int | None = key((int,), 25, _bcm_pin, optional_pin=True)
+    hold_s: float = key((int, float), 2.0, _between(0.5, 10))
 
 
 @dataclass(frozen=True)
 class LogConfig:
-    database: Path
-    retention_days: int
-    journal_socket: Path | None = None  # None: no copy to the journal
-    metrics_file: Path | None = None  # None: no metrics file
+    database: Path = key((str,), "/var/lib/hotdesk/sessions.db", _nonempty,
+                         convert=_required_path)
+    retention_days: int = key((int,), 365, _at_least(1))
+    journal_socket: Path | None = key((str,), "/run/systemd/journal/socket", convert=_path)
+    metrics_file: Path | None = key((str,), "/run/hotdesk/metrics/hotdesk.prom", convert=_path)
 
 
 @dataclass(frozen=True)
 class BadgeConfig:
-    device: str = ""
-    min_length: int = 4
-    max_length: int = 20
-    max_key_gap_ms: int = 100
-    table: Path = Path("/etc/hotdesk/badges.json")
-    key_file: Path = Path("/etc/hotdesk/badge-key")
-    ldap_url: str = ""
-    ldap_bind_dn: str = ""
-    ldap_password_file: Path | None = None
-    ldap_base: str = ""
-    ldap_filter: str = "(employeeNumber={badge})"
-    ldap_attribute: str = "mail"
-    ldap_cache_s: int = 3600
-    ldap_ca_bundle: Path | None = None
+    device: str = key((str,), "", convert=_port)
+    min_length: int = key((int,), 4, _at_least(1))
+    max_length: int = key((int,), 20, _at_least(1))
+    max_key_gap_ms: int = key((int,), 100, _at_least(1))
+    table: Path = key((str,), "/etc/hotdesk/badges.json", convert=_required_path)
+    key_file: Path = key((str,), "/etc/hotdesk/badge-key", convert=_required_path)
+    ldap_url: str = key((str,), "", _ldap_url)
+    ldap_bind_dn: str = key((str,), "")
+    ldap_password_file: Path | None = key((str,), "", convert=_path)
+    ldap_base: str = key((str,), "")
+    ldap_filter: str = key((str,), "(employeeNumber={badge})", _ldap_filter)
+    ldap_attribute: str = key((str,), "mail")
+    ldap_cache_s: int = key((int,), 3600, _at_least(0))
+    ldap_ca_bundle: Path | None = key((str,), "", convert=_path)
 
 
 @dataclass(frozen=True)
@@ -369,7 +323,7 @@ class Config:
     phone: PhoneConfig
     gpio: GpioConfig
     log: LogConfig
-    badge: BadgeConfig = field(default_factory=lambda: BadgeConfig())
+    badge: BadgeConfig
     source: Path | None = field(default=None, compare=False)
 
     def summary(self) -> str:
@@ -378,6 +332,20 @@ class Config:
             f"desk {self.desk.id} ({self.desk.name}), host {self.desk.host_user_id}, "
             f"server {self.callcenter.url}, languages {', '.join(self.signin.languages)}"
         )
+
+
+def _keys() -> tuple[Key, ...]:
+    """Every key, from the sections' fields, in the order declared."""
+    return tuple(Key(f"{section}.{item.name}", **item.metadata["key"])
+                 for section, kind in SECTION_TYPES.items() for item in fields(kind))
+
+
+SECTION_TYPES = {"desk": DeskConfig, "callcenter": CallCenterConfig, "signin": SignInConfig,
+                 "session": SessionConfig, "phone": PhoneConfig, "gpio": GpioConfig,
+                 "log": LogConfig, "badge": BadgeConfig}
+KEYS = _keys()
+KEYS_BY_NAME = {k.name: k for k in KEYS}
+SECTIONS = tuple(SECTION_TYPES)
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -507,10 +475,6 @@ def _cross_checks(values: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _path_or_none(value: str, base: Path | None = None) -> Path | None:
-    return _resolved(value, base) if value else None
-
-
 def _resolved(value: str, base: Path | None) -> Path:
     """A path from the configuration: a relative one is relative to the configuration file's
     folder (the same under systemd as from any shell), never to the current folder."""
@@ -518,80 +482,19 @@ def _resolved(value: str, base: Path | None) -> Path:
     return path if path.is_absolute() or base is None else (base / path)
 
 
-def _port(value: str, base: Path | None) -> str:
-    """A device path like a file path; a pyserial URL (`socket://…`) as it is."""
-    if not value or "://" in value:
-        return value
-    return str(_resolved(value, base))
-
-
-def _build(v: dict[str, Any], source: Path | None) -> Config:
-    languages = tuple(v["signin.languages"])
+def _build(values: dict[str, Any], source: Path | None) -> Config:
+    """The sections from the checked values, each converted as its key says."""
     base = Path(source).resolve().parent if source is not None else None
-    return Config(
-        desk=DeskConfig(
-            id=v["desk.id"],
-            name=v["desk.id"] if v["desk.name"] is DERIVED else v["desk.name"],
-            host_user_id=normalise_user_id(v["desk.host_user_id"], append_domain=False),
-            host_password_file=_path_or_none(v["desk.host_password_file"], base),
-        ),
-        callcenter=CallCenterConfig(
-            url=XsiUrls.parse(v["callcenter.url"]).actions,
-            ca_bundle=_path_or_none(v["callcenter.ca_bundle"], base),
-            connect_timeout_s=v["callcenter.connect_timeout_s"],
-            read_timeout_s=v["callcenter.read_timeout_s"],
-            default_domain=v["callcenter.default_domain"].lower(),
-            initial_acd_state=v["callcenter.initial_acd_state"],
-            events=v["callcenter.events"],
-            proxy=v["callcenter.proxy"],
-        ),
-        signin=SignInConfig(
-            append_domain=v["signin.append_domain"],
-            stay_signed_in_default=v["signin.stay_signed_in_default"],
-            languages=languages,
-            default_language=(languages[0] if v["signin.default_language"] is DERIVED
-                              else v["signin.default_language"]),
-            max_failures=v["signin.max_failures"],
-            cooldown_s=v["signin.cooldown_s"],
-            form_timeout_s=v["signin.form_timeout_s"],
-        ),
-        session=SessionConfig(
-            association_limit_hours=v["session.association_limit_hours"],
-            idle_sign_out_min=v["session.idle_sign_out_min"],
-            end_of_day=_parse_hhmm(v["session.end_of_day"]) if v["session.end_of_day"] else None,
-            warn_before_s=v["session.warn_before_s"],
-            allow_extend=v["session.allow_extend"],
-            hangup_wait_max_min=v["session.hangup_wait_max_min"],
-            heartbeat_s=v["session.heartbeat_s"],
-            resync_s=v["session.resync_s"],
-        ),
-        phone=PhoneConfig(port=_port(v["phone.port"], base), baudrate=v["phone.baudrate"]),
-        gpio=GpioConfig(
-            led_red=v["gpio.led_red"],
-            led_green=v["gpio.led_green"],
-            led_blue=v["gpio.led_blue"],
-            relay=v["gpio.relay"],
-            relay_active_high=v["gpio.relay_active_high"],
-            hook=v["gpio.hook"],
-            sign_out_button=v["gpio.sign_out_button"],
-            hold_s=v["gpio.hold_s"],
-        ),
-        log=LogConfig(database=_resolved(v["log.database"], base),
-                      retention_days=v["log.retention_days"],
-                      journal_socket=_path_or_none(v["log.journal_socket"], base),
-                      metrics_file=_path_or_none(v["log.metrics_file"], base)),
-        badge=BadgeConfig(
-            device=_port(v["badge.device"], base),
-            min_length=v["badge.min_length"], max_length=v["badge.max_length"],
-            max_key_gap_ms=v["badge.max_key_gap_ms"],
-            table=_resolved(v["badge.table"], base), key_file=_resolved(v["badge.key_file"], base),
-            ldap_url=v["badge.ldap_url"], ldap_bind_dn=v["badge.ldap_bind_dn"],
-            ldap_password_file=_path_or_none(v["badge.ldap_password_file"], base),
-            ldap_base=v["badge.ldap_base"], ldap_filter=v["badge.ldap_filter"],
-            ldap_attribute=v["badge.ldap_attribute"], ldap_cache_s=v["badge.ldap_cache_s"],
-            ldap_ca_bundle=_path_or_none(v["badge.ldap_ca_bundle"], base)),
-        source=source,
-    )
+    sections = {}
+    for name, kind in SECTION_TYPES.items():
+        converted = {}
+        for item in fields(kind):
+            spec = KEYS_BY_NAME[f"{name}.{item.name}"]
+            value = values[spec.name]
+            converted[item.name] = spec.convert(value, values, base) if spec.convert \
+                else value
+        sections[name] = kind(**converted)
+    return Config(**sections, source=source)
 
 
 # --- files the configuration points at -----------------------------------------------------

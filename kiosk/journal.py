@@ -8,7 +8,8 @@ journal.close()                                        # at shutdown: what is qu
 ```
 
 The SQLite session log stays the source of truth; the journal is a copy. Entries go out from a
-thread of their own through a bounded queue on a non-blocking socket: when journald is absent,
+thread of their own (`logging.handlers.QueueListener`) through a bounded queue on a
+non-blocking socket: when journald is absent,
 full or slow, an entry is dropped (and counted), and nothing waits -- neither the engine's
 worker nor the screen.
 
@@ -27,7 +28,7 @@ import json
 import logging
 import queue
 import re
-import threading
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -134,48 +135,81 @@ def _field_name(key: str) -> str:
 
 class JournalCopy:
     """Copies session-log event rows to journald at `socket_path`; a callable for
-    `SessionLog.when_recorded`. `close()` sends what is queued (for a second at most)."""
+    `SessionLog.when_recorded`. The standard library's `QueueHandler` and `QueueListener`
+    carry them: a bounded queue, and one thread that sends. `close()` sends what is queued."""
 
     def __init__(self, socket_path: str | Path, *, queue_size: int = QUEUE_SIZE):
+        from logging_journald import JournaldTransport
+
         self.socket_path = Path(socket_path)
         self.sent = 0
         self.dropped = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._warned = False
-        self._thread = threading.Thread(target=self._run, name="journal-copy", daemon=True)
-        self._thread.start()
+        self._transport = JournaldTransport(self.socket_path, connected=False)
+        self._transport.socket.setblocking(False)  # a full journald never holds anyone up
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._handler = _Bounded(self._queue, self)
+        self._listener = _Listener(self._queue, _Send(self))
+        self._listener.start()
+        self._closed = False
 
     def __call__(self, row: dict) -> None:
+        self._handler.handle(logging.makeLogRecord({"fields": entry(row)}))
+
+    def _send(self, fields) -> None:
         try:
-            self._queue.put_nowait(entry(row))
-        except queue.Full:  # journald is slow or gone: the local log has it all
+            self._transport.send(fields)
+            self.sent += 1
+        except OSError as exc:  # absent, refused, full (EAGAIN): dropped, logged once
             self.dropped += 1
-
-    def _run(self) -> None:
-        from logging_journald import JournaldTransport
-
-        transport = JournaldTransport(self.socket_path, connected=False)
-        transport.socket.setblocking(False)  # a full journald never holds anyone up
-        try:
-            while True:
-                fields = self._queue.get()
-                if fields is None:
-                    return
-                try:
-                    transport.send(fields)
-                    self.sent += 1
-                except OSError as exc:  # absent, refused, full (EAGAIN): dropped, logged once
-                    self.dropped += 1
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("could not copy session-log events to the journal at %s "
-                                    "(%s); the session log keeps them", self.socket_path, exc)
-        finally:
-            transport.socket.close()
+            if not self._warned:
+                self._warned = True
+                log.warning("could not copy session-log events to the journal at %s "
+                            "(%s); the session log keeps them", self.socket_path, exc)
 
     def close(self, timeout: float = 1.0) -> None:
         """Send what is queued, then stop (twice is harmless)."""
-        if self._thread.is_alive():
-            with contextlib.suppress(queue.Full):
-                self._queue.put(None, timeout=timeout)
-            self._thread.join(timeout)
+        if self._closed:
+            return
+        self._closed = True
+        self._listener.timeout = timeout
+        self._listener.stop()  # (its thread never blocks: the socket does not)
+        self._transport.socket.close()
+
+
+class _Bounded(QueueHandler):
+    """Onto the queue as it is (no formatting); a full queue drops the entry and counts it:
+    journald is slow or gone, and the local log has it all."""
+
+    def __init__(self, queue_: queue.Queue, copy: JournalCopy):
+        super().__init__(queue_)
+        self.copy = copy
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.copy.dropped += 1
+
+
+class _Listener(QueueListener):
+    timeout = 1.0
+
+    def enqueue_sentinel(self) -> None:
+        """The end, after what is queued: a full queue gets `timeout` to make room."""
+        with contextlib.suppress(queue.Full):
+            self.queue.put(None, timeout=self.timeout)
+
+
+class _Send(logging.Handler):
+    """On the listener's thread: one entry to journald."""
+
+    def __init__(self, copy: JournalCopy):
+        super().__init__()
+        self.copy = copy
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.copy._send(record.fields)

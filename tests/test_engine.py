@@ -3,6 +3,8 @@ pty, MockFactory pins, a real SQLite session log; policies under a fake clock.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kiosk.callcenter import XsiClient
@@ -50,7 +52,9 @@ def test_clean_sign_in_and_sign_out(make_unit):
         "active", ZOE[0], "fr", "VX4-000123")
     steps = [r["detail"] for r in unit.query(
         "SELECT detail FROM events WHERE kind='step' ORDER BY id")]
-    assert '"associate"' in steps[0] and '"trying"' in steps[0]  # journaled before it ran
+    # one request authenticates and associates: both journaled before it ran
+    assert [(json.loads(d)["step"], json.loads(d)["phase"]) for d in steps[:2]] == [
+        ("authenticate", "trying"), ("associate", "trying")]
 
     assert unit.sign_out().ok
     assert unit.engine.snapshot.state is State.IDLE
@@ -622,28 +626,27 @@ def test_the_agents_password_is_in_no_file_the_kiosk_wrote(make_unit, tmp_path, 
 # --- round trips ----------------------------------------------------------------------------
 
 
-def test_sign_in_reads_the_profile_alongside_the_association(make_unit):
-    """Three sequential round trips: HotelingGuest (the credentials check), then the
-    association with the profile read alongside, then the ACD state alongside the phone. Shown
-    without timing: the profile is held in flight until the association has arrived."""
+def test_sign_in_is_two_round_trips(make_unit):
+    """The association authenticates (one request), then the profile alongside the ACD state's
+    PUT. Shown without timing: the profile is held in flight until the ACD PUT has arrived."""
     unit = make_unit()
     traffic = unit.sim.traffic
     traffic.clear()
     profile = traffic.hold(r"^GET .*/zoe@demo\.example/profile$")
-    association = traffic.hold(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
+    queues = traffic.hold(r"^PUT .*/zoe@demo\.example/services/CallCenter$")
     signing_in = unit.engine.sign_in("zoe", ZOE[1])
-    try:  # the association goes out while the profile is still held
-        assert profile.reached.wait(10) and association.reached.wait(10)
+    try:  # the ACD state goes out while the profile is still held
+        assert profile.reached.wait(10) and queues.reached.wait(10)
     finally:
         traffic.release_all()
     assert signing_in.result(10).ok
     sign_in = [r for r in traffic.snapshot() if "UnavailableCodes" not in r["request"]
                and "xsi-actions" in r["request"]]  # (the event channel opens afterwards)
     names = [r["request"].split()[0] + " " + r["request"].rsplit("/", 1)[-1] for r in sign_in]
-    assert names[0] == "GET HotelingGuest"
-    assert sorted(names[1:3]) == ["GET profile", "PUT HotelingGuest"]
-    assert names[3:] == ["PUT CallCenter"]
-    assert sequential_round_trips(sign_in) == 3
+    assert names[0] == "PUT HotelingGuest"
+    assert sorted(names[1:3]) == ["GET profile", "PUT CallCenter"]
+    assert len(names) == 3
+    assert sequential_round_trips(sign_in) == 2
     assert unit.engine.snapshot.agent.display_name == "Zoë Müller"
     (row,) = unit.query("SELECT agent_name FROM sessions")
     assert row["agent_name"] == "Zoë Müller"
@@ -814,3 +817,64 @@ def test_events_off_keeps_the_kiosk_on_polling(make_unit, sim):
     sim.supervisor_sets(ZOE[0], "Unavailable", "10")
     unit.advance(15)
     assert unit.engine.snapshot.agent.unavailable_code == "10"
+
+
+# --- the loop never waits on the network ----------------------------------------------------
+
+
+def test_the_loop_answers_the_desk_while_the_server_holds_the_sign_in(make_unit):
+    """The sign-in's one request is held by the server: meanwhile the handset, a second
+    sign-in, a sign-out tap and a language change are all answered, and the request is still
+    held when they are (no timing: the order of events is the proof)."""
+    unit = make_unit()
+    held = unit.sim.traffic.hold(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
+    try:
+        signing_in = unit.engine.sign_in("zoe", ZOE[1])
+        assert held.reached.wait(60)
+        assert unit.engine.snapshot.state is State.SIGNING_IN
+        unit.sim_phone.lift()
+        assert wait_until(lambda: unit.engine.snapshot.off_hook, timeout=60)
+        assert unit.engine.sign_in("mai", MAI[1]).result(60).error == "one_agent_per_desk"
+        assert unit.engine.sign_out("button").result(60).error == "not_signed_in"
+        assert unit.engine.set_language("en").result(60).ok
+        assert not signing_in.done()  # all of that while the server still holds the request
+    finally:
+        held.release()
+    assert signing_in.result(60).ok
+    assert unit.engine.snapshot.agent.user_id == ZOE[0]
+    unit.sim_phone.hang_up()
+    assert unit.sign_out().ok
+
+
+def test_the_loop_answers_the_desk_while_the_server_holds_an_acd_change(make_unit):
+    """Setting the ACD state hangs at the server: the hook and the off-hook question are
+    answered meanwhile, and the screen shows the new state only once the server took it."""
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(60).ok
+    held = unit.sim.traffic.hold(r"^PUT .*/zoe@demo\.example/services/CallCenter$")
+    try:
+        changing = unit.engine.set_acd_state("Unavailable")
+        assert held.reached.wait(60)
+        unit.sim_phone.lift()
+        assert wait_until(lambda: unit.engine.snapshot.off_hook, timeout=60)
+        assert unit.engine.sign_out().result(60).error == "confirm_needed"
+        assert unit.engine.cancel_sign_out().result(60).ok
+        assert unit.engine.snapshot.agent.acd_state == "Available"  # not before the server
+        assert not changing.done()
+    finally:
+        held.release()
+    assert changing.result(60).ok
+    assert unit.engine.snapshot.agent.acd_state == "Unavailable"
+    unit.sim_phone.hang_up()
+    assert unit.sign_out().ok
+
+
+def test_an_acd_change_during_an_outage_is_refused_at_once(make_unit, sim):
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1], stay_signed_in=True).result(60).ok
+    sim.faults.update(fail_next=10_000)
+    unit.advance(15)
+    assert unit.engine.snapshot.state is State.RECONNECTING
+    assert unit.engine.set_acd_state("Unavailable").result(60).error == "unreachable"
+    sim.faults.update(fail_next=0)
+    assert unit.sign_out().ok

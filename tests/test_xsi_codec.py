@@ -80,6 +80,9 @@ def test_acd_body_carries_only_state_and_code():
     b"</associationLimitHours></HotelingGuest>",
     b'<?xml version="1.0" encoding="klingon"?><HotelingGuest/>',
     b'<!DOCTYPE x [<!ENTITY a "aaaa">]><HotelingGuest xmlns="http://schema.broadsoft.com/xsi"/>',
+    b'<!DOCTYPE HotelingGuest SYSTEM "file:///etc/passwd">'
+    b'<HotelingGuest xmlns="http://schema.broadsoft.com/xsi"/>',
+    b'<?xml version="1.0"?>\n<!DOCTYPE x>\n<HotelingGuest xmlns="http://schema.broadsoft.com/xsi"/>',
     b'<HotelingGuest xmlns="http://schema.broadsoft.com/xsi"><active>true</active',
 ])
 def test_malformed_bodies_raise_protocol_error(body):

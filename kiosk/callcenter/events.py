@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from xml.parsers import expat
 
 import requests
 
@@ -60,88 +61,69 @@ MAX_BUFFER = 1 << 20  # a stream that never closes a document is dropped past th
 
 
 class DocumentSplitter:
-    """Whole XML documents out of a stream of bytes, split by their root elements: a document
-    is an optional `<?xml …?>` declaration and one element, whole. Servers send documents with
-    and without a declaration, and two may arrive in one read. Bytes between documents that
-    are not markup are skipped; a document that never closes is handed over past `MAX_BUFFER`
-    (to be logged and skipped)."""
+    """Whole XML documents out of a stream of bytes. expat reads the stream and says where
+    each root element ends; the bytes up to there are one document (an optional `<?xml …?>`
+    declaration and one element). Servers send documents with and without a declaration, and
+    two may arrive in one read. Bytes between documents that are not markup are skipped; a
+    document that expat finds broken ends where the next declaration begins, and one that never
+    closes is handed over past `MAX_BUFFER` (either to be logged and skipped)."""
 
     def __init__(self):
         self.buffer = b""
+        self._begin()
+
+    def _begin(self) -> None:
+        parser = expat.ParserCreate()
+        parser.StartElementHandler = self._opened
+        parser.EndElementHandler = self._closed
+        self._parser, self._depth, self._fed, self._broken = parser, 0, 0, False
+        self._root = self._end = None  # where the root element begins, and where it ended
+
+    def _opened(self, name: str, attributes: dict) -> None:
+        if self._depth == 0:
+            self._root = self._parser.CurrentByteIndex
+        self._depth += 1
+
+    def _closed(self, name: str) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._end is None:
+            self._end = self._parser.CurrentByteIndex
+
+    def _root_end(self) -> int:
+        """Just after the root's end tag: expat points at an end tag, or somewhere past an
+        empty root (`<ChannelHeartBeat …/>`), which ends at its own `/>`."""
+        if self.buffer.startswith(b"</", self._end):
+            return self.buffer.index(b">", self._end) + 1
+        return self.buffer.index(b"/>", self._root) + 2
 
     def feed(self, data: bytes) -> list[bytes]:
         self.buffer += data
         documents = []
-        while True:
-            end = _document_end(self.buffer)
-            if end is None:
-                if len(self.buffer) > MAX_BUFFER:
-                    documents.append(self.buffer.strip())
-                    self.buffer = b""
-                return documents
-            if end == 0:
-                return documents
-            document, self.buffer = self.buffer[:end].strip(), self.buffer[end:]
-            if document.startswith(b"<"):
-                documents.append(document)
-
-
-def _document_end(buffer: bytes) -> int | None:
-    """Where the first whole document in `buffer` ends (after leading whitespace; stray text
-    before it counts as a document of its own, to be dropped); 0 for nothing yet; None for a
-    document begun and not yet whole. A document still open where the next XML declaration
-    begins is broken: it ends there (to be logged and skipped)."""
-    start = buffer.find(b"<")
-    if start < 0:
-        return len(buffer) if buffer.strip() else 0
-    if buffer[:start].strip():
-        return start  # stray bytes before the markup
-    following = buffer.find(b"<?xml", start + 1)
-    limit = following if following >= 0 else len(buffer)
-    at, depth, rooted = start, 0, False
-    while True:
-        at = buffer.find(b"<", at, limit)
-        if at < 0:
-            return None if following < 0 else limit
-        for opener, closer in ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<![CDATA[", b"]]>")):
-            if buffer.startswith(opener, at):
-                close = buffer.find(closer, at + len(opener), limit)
-                if close < 0:
-                    return None if following < 0 else limit
-                at = close + len(closer)
-                break
-        else:
-            close = _tag_end(buffer, at, limit)
-            if close is None:
-                return None if following < 0 else limit
-            rooted = True
-            if buffer[at + 1:at + 2] == b"/":
-                depth -= 1
-            elif buffer[close - 1:close] != b"/":
-                depth += 1
-            at = close + 1
-            if depth <= 0:
-                return at
-        if not rooted and following >= 0 and at >= limit:
-            return limit  # a declaration with no element before the next one
-
-
-def _tag_end(buffer: bytes, at: int, limit: int) -> int | None:
-    """The index of the `>` that closes the tag at `at` (quoted attribute values skipped),
-    before `limit`; None when it does not close there, or another tag begins first."""
-    quote = None
-    for index in range(at + 1, limit):
-        char = buffer[index:index + 1]
-        if quote is not None:
-            if char == quote:
-                quote = None
-        elif char in (b'"', b"'"):
-            quote = char
-        elif char == b">":
-            return index
-        elif char == b"<":
-            return None
-    return None
+        while self.buffer:
+            if self._fed == 0:  # a new document: what is not markup before it is skipped
+                start = self.buffer.find(b"<")
+                self.buffer = self.buffer[start:] if start >= 0 else b""
+                if not self.buffer:
+                    break
+            if not self._broken:
+                fresh, self._fed = self.buffer[self._fed:], len(self.buffer)
+                try:
+                    self._parser.Parse(fresh, False)
+                except expat.ExpatError:  # after the root's end: the next document's bytes
+                    self._broken = self._end is None
+            if self._end is not None:
+                cut = self._root_end()
+            elif self._broken or len(self.buffer) > MAX_BUFFER:
+                cut = self.buffer.find(b"<?xml", 1)
+                if cut < 0 and len(self.buffer) <= MAX_BUFFER:
+                    break  # broken: it ends where the next document begins
+                cut = cut if cut >= 0 else len(self.buffer)
+            else:
+                break  # not whole yet
+            documents.append(self.buffer[:cut].strip())
+            self.buffer = self.buffer[cut:]
+            self._begin()
+        return documents
 
 
 class EventChannel:
@@ -181,7 +163,6 @@ class EventChannel:
         self.leftovers: Callable[[], list[str]] = lambda: []
         self.when_subscribed: Callable[[str, str], None] = lambda package, sub: None
         self.when_unsubscribed: Callable[[str], None] = lambda sub: None
-        self.events_received = 0
         self.acknowledged = 0
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
@@ -327,7 +308,6 @@ class EventChannel:
             return False
         if isinstance(item, codec.ChannelHeartBeat):
             return False
-        self.events_received += 1
         if item.kind == "ChannelTerminatedEvent":
             log.info("event channel terminated by the server: %s", item.reason)
             return True

@@ -20,10 +20,12 @@ land (`UNKNOWN_FATE_S` after it came back), and the server sync puts an agent fo
 that time back at the desk (`sync.py`), once per landing (`late_landed`).
 
 ```python
-cleanup = ServerCleanup(host_client, session_log, worker, clock, desk_taken=…, logged=…)
+cleanup = ServerCleanup(host_client, recorder, worker, clock)
+cleanup.desk_taken = True                      # the engine says so while a session holds it
 owed = cleanup.sign_out_agent(client)          # I/O, on the pool: the steps still owed
 cleanup.owe(owed, agent, session_id)           # into the outbox, paid soon
 cleanup.late_until()                           # a release may land until then (monotonic)
+yield from cleanup.recover_open_sessions(phone)  # a flow, at start-up
 ```
 """
 
@@ -47,8 +49,8 @@ from kiosk.errors import (
 )
 from kiosk.session.clock import Clock
 from kiosk.session.policies import Backoff
+from kiosk.session.recorder import Recorder
 from kiosk.session.worker import Result, Timer, Worker
-from kiosk.sessionlog import SessionLog
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +79,16 @@ def clean(call: Callable[[], object]) -> str:
 
 
 class ServerCleanup:
-    def __init__(self, host_client: XsiClient, session_log: SessionLog, worker: Worker,
-                 clock: Clock, *, desk_taken: Callable[[], bool], logged: Callable):
-        """`desk_taken()`: a session of this kiosk holds the desk, or a sign-in is under way
-        (asked on the worker). `logged(fn, *args)`: the engine's way to write the session log
-        without ever raising."""
+    def __init__(self, host_client: XsiClient, recorder: Recorder, worker: Worker,
+                 clock: Clock):
         self.host_client = host_client
-        self.session_log = session_log
+        self.session_log = recorder.session_log
+        self.logged = recorder  # writes the session log, never raises
         self.worker = worker
         self.clock = clock
-        self.desk_taken = desk_taken
-        self.logged = logged
+        #: a session of this kiosk holds the desk, or a sign-in is under way (the engine's
+        #: state machine sets it at every change of phase)
+        self.desk_taken = False
         self.backoff = OUTBOX_BACKOFF.fresh()
         self._timer: Timer | None = None
         self._running = False
@@ -162,16 +163,19 @@ class ServerCleanup:
     # --- the end of a session ---------------------------------------------------------------
 
     def end_session(self, session, reason: str, server_side: str, *,
-                    phone_released: bool) -> None:
+                    phone_released: bool, channel_closed: Callable[[], object] | None = None,
+                    ) -> None:
         """The server's share of a sign-out and the session's end in the log (on the worker;
         the requests go on the pool and nothing waits for them). `server_side`: `agent` (ACD
         Sign-Out and free the desk), `queues` (ACD Sign-Out only), `outbox` (owe both) or
-        `none`. The agent's password is wiped once her requests are done."""
+        `none`. `channel_closed`: the I/O that deletes the agent's event channel (it needs
+        her password too). The agent's password is wiped once all her requests are done."""
         agent = session.role == "agent"
+        closing = channel_closed or (lambda: None)
 
         def ended(owed: list[str]) -> None:
             acd = "Sign-Out" if agent and server_side in ("agent", "queues") and \
-                "queues" not in owed else session.acd_state
+                "queues" not in owed else session.view.acd_state
             self.owe(owed, session.user_id, session.log_id)
             if session.log_id is not None:
                 self.logged(self.session_log.end_session, session.log_id, reason,
@@ -185,25 +189,29 @@ class ServerCleanup:
         if server_side in ("agent", "queues") and (agent or server_side == "agent"):
             client, desk = session.client, server_side == "agent"
             everything = (["queues"] if agent else []) + (["associate"] if desk else [])
-            self.worker.offload(
-                lambda: self.sign_out_agent(client, queues=agent, desk=desk),
-                lambda result: ended(everything if result.error is not None
-                                     else result.value))
-        elif server_side == "outbox":
-            ended(["queues", "associate"] if agent else ["associate"])
-        else:
-            ended([])
+            def requests() -> list[str]:
+                try:
+                    return self.sign_out_agent(client, queues=agent, desk=desk)
+                finally:
+                    _quietly(closing)
 
-    def recover_open_sessions(self, phone) -> None:
-        """Clean up sessions a crash left open (at start-up, on the worker): the host frees the
-        desk, the phone goes back to the desk default, what needs the network and cannot reach
-        it goes to the outbox."""
+            self.worker.offload(requests, lambda result: ended(
+                everything if result.error is not None else result.value))
+        else:
+            owed = (["queues", "associate"] if agent else ["associate"]) \
+                if server_side == "outbox" else []
+            self.worker.offload(lambda: _quietly(closing), lambda result: ended(owed))
+
+    def recover_open_sessions(self, phone):
+        """Clean up sessions a crash left open (a flow, at start-up): the host frees the desk,
+        the phone goes back to the desk default, what needs the network and cannot reach it
+        goes to the outbox."""
         for row in self.logged(self.session_log.open_sessions) or []:
             log.warning("recovering session %s of %s left open (%s)", row["id"], row["agent"],
                         row["status"])
-            owed = self.recover(row)
+            owed = yield lambda row=row: self.recover(row)
             try:
-                phone.release(force=True)
+                yield phone.release(force=True)
             except PhoneError as exc:
                 log.warning("could not release the phone while recovering: %s", exc)
             self.logged(self.session_log.end_session, row["id"], "recovered",
@@ -221,8 +229,8 @@ class ServerCleanup:
             self.schedule(1.0)
 
     def recover(self, row: dict) -> list[str]:
-        """A session a crash left open: free the server with the host's credentials now
-        (synchronously, at start-up); returns the actions owed."""
+        """A session a crash left open: free the server with the host's credentials (I/O, on
+        the pool); returns the actions owed."""
         owed = []
         for step, call in (("queues", lambda: self.host_client.set_acd_state(
                                 "Sign-Out", user_id=row["agent"])),
@@ -275,7 +283,7 @@ class ServerCleanup:
             self._offload(item, lambda: self.host_client.set_acd_state("Sign-Out",
                                                                        user_id=agent))
         elif item.action == "force_release":
-            if self.desk_taken():
+            if self.desk_taken:
                 self._finish(item, "moot: the desk belongs to another session of this kiosk")
                 return
             self._offload(item, self.host_client.hoteling_host,
@@ -284,7 +292,7 @@ class ServerCleanup:
             self._finish(item, "unknown action")
 
     def _release_if_still_owed(self, item, host) -> None:
-        if self.desk_taken():
+        if self.desk_taken:
             self._finish(item, "moot: the desk belongs to another session of this kiosk")
         elif not host.has_guest:
             self._finish(item, "moot: the desk is already free")
@@ -317,3 +325,10 @@ class ServerCleanup:
         self.logged(self.session_log.record, "outbox_done", item.session, action=item.action,
                     note=note)
         self._next()
+
+
+def _quietly(io: Callable[[], object]) -> None:
+    try:
+        io()
+    except Exception as exc:  # (closing a channel: logged, never in the way)
+        log.info("closing the event channel: %s", exc)

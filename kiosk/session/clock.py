@@ -78,8 +78,3 @@ class FakeClock:
             self._now += timedelta(seconds=seconds)
         for callback in list(self.when_advanced):
             callback()
-
-    def jump_wall_clock(self, seconds: float) -> None:
-        """The wall clock jumps (NTP at boot); the monotonic clock does not."""
-        with self._lock:
-            self._now += timedelta(seconds=seconds)

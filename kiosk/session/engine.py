@@ -1,33 +1,35 @@
-"""The desk session engine: one per kiosk, one worker thread, one agent at a time.
+"""The desk session engine: one per kiosk, one loop, one agent at a time.
 
 ```python
 engine = DeskEngine(config, host_client=host, session_log=log, phone_factory=open_phone,
                     panel=panel).start()
-engine.observe(lambda snapshot: ...)      # called on the worker thread: re-post to the UI
+engine.observe(lambda snapshot: ...)      # called on the loop's thread: re-post to the UI
 engine.sign_in("mai", Secret("…"), stay_signed_in=True)
 engine.sign_out()
 ```
 
-Every command -- sign in, sign out, ACD state, extend, and the events of timers, hook, button,
-heartbeat and phone -- runs on the worker (`worker.py`), one after the other, so "one agent per
-desk" and "no two sign-ins at once" hold by construction. Commands return a `Future` of an
-`Outcome`; observers receive a new `Snapshot` after every change, all through `_publish`.
+Everything happens on one loop (`Worker`): commands, timers, the phone's and the panel's
+events, and the answers of requests, which run on an I/O pool and never on the loop. Every
+event that can change what the desk *is* goes through one pure function,
+`machine.transition(desk, event) → (desk, effects)`; the engine keeps the `Desk` it returns and
+carries out the effects. The snapshot the screens see is derived from the desk and the rooms'
+own outputs after every event, and never read back.
 
-The engine is the only state machine; its collaborators each do one job and report back:
+The engine composes rooms, each with one job:
 
-| collaborator | job |
+| room | job |
 | --- | --- |
-| `Worker` (`worker.py`) | the command loop, timers, `offload` of I/O to the pool |
-| `PhoneLink` (`phonelink.py`) | the phone: open and retry, status, power cycle, hook, the line |
-| `SignInSaga` (`saga.py`) | the sign-in steps with journal and undo; the throttle |
-| `ServerCleanup` (`cleanup.py`) | one rule for freeing the server; the outbox |
-| `DeskWatch` (`watch.py`) | heartbeat, "still ours", reconnecting; polls while no push |
-| `LiveChannel` (`live.py`) | the agent's Xsi-Events channel: opened, retried, closed |
-| `ServerSync` (`sync.py`) | the view of the server: a cache repaired, never trusted |
-| `ServerReactions` (`reactions.py`) | what the engine does about what the server says |
-| `PolicyKeeper` (`timekeeper.py`) | the policies at work every second; touch and extend |
-| `policies.decide` (`policies.py`) | warn, sign out or wait, as a pure function |
-| `light_for` (`model.py`) | the status light, as a pure function of the snapshot |
+| `Worker` (`worker.py`) | the loop: commands, timers, flows, I/O on the pool |
+| `Scope`, `Session` (`scope.py`) | what one session has running; ended in one call |
+| `PhoneLink` (`phonelink.py`) | the phone: open and retry, status, power cycle, its line |
+| `SignInSaga` (`saga.py`) | the sign-in in two round trips, with journal and undo |
+| `ServerCleanup` (`cleanup.py`) | one rule for freeing the server; the outbox; late releases |
+| `ServerSync` (`sync.py`) | the one home of the server's view: events, reads, own writes |
+| `DeskWatch` (`watch.py`) | heartbeat, "still ours", reconnecting |
+| `LiveChannel` (`live.py`) | the agent's Xsi-Events channel |
+| `PolicyKeeper` (`timekeeper.py`) | limit, end of day and idle: warn, sign out, extend |
+| `BadgeDesk` (`badging.py`) | badge taps: the tap limit, the lookup, the log |
+| `Display` (`display.py`) | the snapshot and the light, derived after every event |
 """
 
 from __future__ import annotations
@@ -35,38 +37,36 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import replace
 
 from hardware.phone import DeskPhone, PhoneBusy, PhoneError
 from kiosk.callcenter import XsiClient
+from kiosk.callcenter.codec import same_user
 from kiosk.config import Config
-from kiosk.errors import CallCenterError, SessionLogError
 from kiosk.secret import Secret
-from kiosk.session import cleanup as server
-from kiosk.session.badging import BadgeTaps
+from kiosk.session import machine as m
+from kiosk.session.badging import BadgeDesk, next_tap
+from kiosk.session.cleanup import ServerCleanup
 from kiosk.session.clock import Clock, SystemClock
-from kiosk.session.live import default_events_factory
-from kiosk.session.model import (
-    Connection,
-    Outcome,
-    Snapshot,
-    State,
-    error_code,
-    light_for,
-)
+from kiosk.session.display import Display
+from kiosk.session.live import LiveChannel, default_events_factory
+from kiosk.session.model import BadgeTap, Outcome, Snapshot
 from kiosk.session.phonelink import PhoneLink
-from kiosk.session.reactions import ServerReactions
-from kiosk.session.saga import SagaFailed, Session, SignInSaga
-from kiosk.session.timekeeper import PolicyKeeper
+from kiosk.session.policies import AssociationLimit
+from kiosk.session.recorder import Recorder
+from kiosk.session.saga import SagaFailed, SignInSaga
+from kiosk.session.scope import Scope, Session
+from kiosk.session.sync import ServerSync
+from kiosk.session.timekeeper import POLICY_TICK_S, PolicyKeeper
+from kiosk.session.watch import DeskWatch
 from kiosk.session.worker import Worker
-from kiosk.sessionlog import SessionLog
+from kiosk.sessionlog import SessionLog, utc_iso
 
 log = logging.getLogger(__name__)
 
 ACD_STATES = ("Available", "Unavailable", "Wrap-Up")
 
 
-class DeskEngine(ServerReactions, BadgeTaps):
+class DeskEngine:
     """The engine for one desk. Seams are keyword arguments:
 
     - `host_client`: an `XsiClient` logged in as the desk's host (frees the desk after a crash);
@@ -87,58 +87,49 @@ class DeskEngine(ServerReactions, BadgeTaps):
                  agent_client_factory: Callable[[str, Secret], XsiClient] | None = None,
                  events_factory: Callable | None = None, clock: Clock | None = None):
         self.config = config
-        if events_factory is None and config.callcenter.events:
-            events_factory = default_events_factory(config)
-        self.events_factory = events_factory
-        self.host_client = host_client
         self.session_log = session_log
         self.panel = panel
-        self.clock = clock or SystemClock()
-        self.worker = Worker(self.clock)
-        self._snapshot = Snapshot(language=config.signin.default_language,
-                                  stay_signed_in_default=config.signin.stay_signed_in_default)
-        self._observers: list[Callable[[Snapshot], None]] = []
-        self._session: Session | None = None
-        self._busy_state: State | None = None  # SIGNING_IN / SIGNING_OUT while they run
-        self._release_on_hangup = False
-        self._started = False
-        self._closed = False
+        self.clock = clock = clock or SystemClock()
+        self.worker = worker = Worker(clock)
+        self.desk = m.Desk()
+        self.session: Session | None = None
+        self._idle: Scope | None = None  # what the free desk has running (its heartbeat)
+        self._started = self._closed = False
+        self._ending: Future | None = None  # the flow that frees the desk at a sign-out
+        if events_factory is None and config.callcenter.events:
+            events_factory = default_events_factory(config)
 
-        self.phone_link = self._phone_link(phone_factory)
-        self.cleanup = server.ServerCleanup(
-            host_client, session_log, self.worker, self.clock, logged=self._logged,
-            desk_taken=lambda: self._session is not None or self._busy_state is not None)
+        self.recorder = recorder = Recorder(session_log, lambda: self.display.changed())
+        record, report = recorder.record, self.report
+        limit = AssociationLimit(config.session.association_limit_hours)
+        self.phone_link = PhoneLink(phone_factory, worker, panel=panel, clock=clock,
+                                    record=record, report=report)
+        self.cleanup = ServerCleanup(host_client, recorder, worker, clock)
         self.saga = SignInSaga(
-            config, phone=self.phone_link, session_log=session_log, host_client=host_client,
-            cleanup=self.cleanup, worker=self.worker, clock=self.clock, logged=self._logged,
+            config, phone=self.phone_link, recorder=recorder, host_client=host_client,
+            cleanup=self.cleanup, limit=limit, clock=clock,
             agent_client_factory=agent_client_factory or (
                 lambda user_id, password: XsiClient.from_config(config.callcenter, user_id,
                                                                 password)))
-        self.saga.when_progress = lambda steps: self._publish(steps=steps)
-        self.saga.when_event = self._record
-        self.policy = PolicyKeeper(
-            config, self.worker, self.clock, current=lambda: self._session,
-            busy=lambda: self._busy_state is not None, off_hook=lambda: self.phone_link.off_hook,
-            snapshot=lambda: self._snapshot, publish=self._publish, record=self._record,
-            sign_out=self._sign_out, limit_hours=self.saga.limit_hours)
-        self.sync = self._server_sync()
-        self.watch = self._desk_watch()
-        self.live = self._live_channel()
-
-    # --- the collaborators and what they report -----------------------------------------------
-
-    def _phone_link(self, phone_factory) -> PhoneLink:
-        link = PhoneLink(phone_factory, self.worker, panel=self.panel, clock=self.clock)
-        link.when_status_changed = lambda status, reason: self._publish(out_of_order=reason)
-        link.when_hook_changed = self._on_hook
-        link.when_needs_line = self._reapply_phone
-        link.when_event = self._record
-        return link
+        self.saga.when_progress = lambda steps: self._publish()
+        self.sync = ServerSync(config, clock, cleanup=self.cleanup, limit=limit, record=record,
+                               report=report)
+        self.watch = DeskWatch(config, worker, clock, host_client=host_client,
+                               phone=self.phone_link, cleanup=self.cleanup, sync=self.sync,
+                               limit=limit, record=record, report=report)
+        self.live = LiveChannel(events_factory, clock, sync=self.sync, watch=self.watch,
+                                record=record, report=report, journal=session_log)
+        self.watch.live = self.live
+        self.policy = PolicyKeeper(config, clock, limit=limit, record=record, report=report)
+        self.badges = BadgeDesk(worker, clock, record=record, found=self._badge_found,
+                                show=lambda tap: self._publish(badge=tap))
+        self.display = Display(self, panel)
+        self._publish = self.display.publish
 
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> DeskEngine:
-        """Start the worker; it first recovers what a crash left open, then serves commands."""
+        """Start the loop; it first recovers what a crash left open, then serves commands."""
         if not self._started:
             self._started = True
             self.worker.start()
@@ -146,7 +137,7 @@ class DeskEngine(ServerReactions, BadgeTaps):
         return self
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop the worker and the pool, and close the phone; the panel is its owner's."""
+        """Stop the loop and the pool, and close the phone; the panel is its owner's."""
         if self._closed:
             return
         self._closed = True
@@ -164,65 +155,90 @@ class DeskEngine(ServerReactions, BadgeTaps):
     def phone(self) -> DeskPhone | None:
         return self.phone_link.phone
 
-    @property
-    def overlap_steps(self) -> bool:
-        return self.saga.overlap_steps
+    def _startup(self):
+        if self.panel is not None:  # the hook switch and button report, phone or no phone
+            if self.panel.hook is not None:
+                self.panel.when_hook_changed = lambda off: self.submit(
+                    lambda: self.report(m.Hook(off)))
+            self.panel.when_sign_out_held = lambda: self.sign_out("button")
+        yield from self.phone_link.start()
+        yield from self.cleanup.recover_open_sessions(self.phone_link)
+        self.cleanup.start()
+        self.watch.start()
+        self._enter_idle()
+        self._publish()
+        return Outcome(True)
 
-    @overlap_steps.setter
-    def overlap_steps(self, value: bool) -> None:
-        self.saga.overlap_steps = value
+    # --- the state machine ------------------------------------------------------------------
+
+    def report(self, event) -> tuple:
+        """Feed an event to the machine (on the loop) and carry out its effects; None only
+        says that a room's output changed. Returns the effects."""
+        effects: tuple = ()
+        if event is not None:
+            self.desk, effects = m.transition(self.desk, event)
+            self.cleanup.desk_taken = self.desk.phase is not m.Phase.IDLE
+            for effect in effects:
+                self._carry_out(effect)
+        self._publish()
+        return effects
+
+    def _carry_out(self, effect) -> None:
+        session = self.session
+        match effect:
+            case m.EndSession():
+                self._ending = self.worker.run(self._end(effect))
+            case m.StartSession() | m.BeginSignIn():
+                self._leave_idle()
+            case m.Activity():
+                self.policy.hook(session)
+            case m.ReleasePhone():
+                self.worker.offload(self.phone_link.release(), lambda result: None if
+                                    result.error is None else log.warning(
+                                        "could not release the phone after the call: %s",
+                                        result.error))
+            case m.GoOffline():
+                session.online.close()
+                self.watch.follow(None)
+                self.watch.reconnect(session)
+                self.display.screen["notice"] = "reconnecting"
+            case m.GoOnline():
+                self.display.screen["notice"] = None
+                self._go_online(session)
+
+    def _enter_idle(self) -> None:
+        self._idle = Scope(self.worker, "free desk")
+        self.watch.follow(self._idle)
+
+    def _leave_idle(self) -> None:
+        if self._idle is not None:
+            self._idle.close()
+            self._idle = None
+        self.watch.follow(None)
+
+    def _go_online(self, session: Session) -> None:
+        session.online = Scope(self.worker, f"{session.user_id} online")
+        self.watch.follow(session.online, session)
+        self.sync.go_online(session)
+        session.online.call_every(POLICY_TICK_S, lambda: self.policy.check(
+            session, self.desk.off_hook))
+        self.live.open(session)
 
     # --- observing --------------------------------------------------------------------------
 
     @property
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        return self.display.snapshot
 
     def observe(self, callback: Callable[[Snapshot], None]) -> Callable[[], None]:
-        """Call `callback(snapshot)` on every change (on the worker thread); returns a function
+        """Call `callback(snapshot)` on every change (on the loop's thread); returns a function
         that stops it. The current snapshot is delivered at once."""
-        self._observers.append(callback)
-        callback(self._snapshot)
-
-        def stop() -> None:
-            if callback in self._observers:
-                self._observers.remove(callback)
-
-        return stop
-
-    def _publish(self, **changes) -> None:
-        """The one way the snapshot changes: apply `changes`, derive the rest, show the light,
-        tell the observers."""
-        snapshot = replace(self._snapshot, **changes)
-        snapshot = replace(snapshot, state=self._derive_state(), agent=self._session.agent()
-                           if self._session else None, off_hook=self.phone_link.off_hook,
-                           phone=self.phone_link.status,
-                           unavailable_codes=self._session.offered_codes() if self._session
-                           else ())
-        self._snapshot = snapshot
-        if self.panel is not None:
-            light = light_for(snapshot)
-            if self.panel.pattern != light:
-                self.panel.show(str(light))
-        for callback in list(self._observers):
-            try:
-                callback(snapshot)
-            except Exception:
-                log.exception("an engine observer failed")
-
-    def _derive_state(self) -> State:
-        if self._busy_state is not None:
-            return self._busy_state
-        if self.phone_link.status.out_of_order:
-            return State.OUT_OF_ORDER
-        if self._session is not None:
-            return State.RECONNECTING if self._session.reconnecting else State.ACTIVE
-        return State.IDLE
+        return self.display.observe(callback)
 
     # --- commands (any thread) --------------------------------------------------------------
 
     def submit(self, fn: Callable[[], object]) -> Future:
-        """Run `fn` on the worker thread; its result arrives in the returned Future."""
+        """Run `fn` on the loop; its result (a flow's: when it ends) arrives in the Future."""
         return self.worker.submit(fn)
 
     def sign_in(self, typed_user_id: str, password: Secret | str, *, option_domain: str = "",
@@ -232,25 +248,26 @@ class DeskEngine(ServerReactions, BadgeTaps):
                                                  language, stay_signed_in))
 
     def sign_out(self, reason: str = "agent", *, confirmed: bool = False) -> Future:
-        return self.submit(lambda: self._sign_out_command(reason, confirmed))
+        """Its Future is done once the desk is free (the server's share goes on)."""
+        return self.submit(lambda: self._sign_out(m.SignOutAsked(reason, confirmed)))
 
     def cancel_sign_out(self) -> Future:
         """The agent declined the off-hook confirmation."""
-        return self.submit(lambda: self._publish(confirm=None) or Outcome(True))
+        return self.submit(lambda: self._command(m.ConfirmDeclined()))
 
     def set_acd_state(self, state: str, unavailable_code: str | None = None) -> Future:
         return self.submit(lambda: self._set_acd_state(state, unavailable_code))
 
     def extend(self) -> Future:
-        return self.submit(self.policy.extend)
+        return self.submit(self._extend)
 
     def touch(self) -> None:
         """The agent touched the screen: activity for the idle policy."""
-        self.submit(self.policy.touch)
+        self.submit(lambda: self.session and self.policy.touch(self.session))
 
     def dismiss_notice(self) -> Future:
-        return self.submit(lambda: self._publish(notice=None, error=None,
-                                                 throttle_wait_s=None) or Outcome(True))
+        return self.submit(lambda: self._publish(notice=None, error=None, throttle_wait_s=None)
+                           or Outcome(True))
 
     def set_language(self, language: str) -> Future:
         """The language picked at the welcome or sign-in screen (before a session)."""
@@ -262,173 +279,149 @@ class DeskEngine(ServerReactions, BadgeTaps):
         return self.submit(change)
 
     def settle(self, timeout: float = 30, *, io: bool = True) -> Outcome:
-        """Block until the worker has handled every command queued before and run every timer
+        """Block until the loop has handled every command queued before and run every timer
         already due, and (with `io`) every request it sent out has come back and been acted
         on: a barrier for tests and benchmarks."""
         self.worker.settle(timeout, io=io)
         return Outcome(True)
 
-    # --- start-up ---------------------------------------------------------------------------
-
-    def _startup(self) -> Outcome:
-        if self.panel is not None:  # the hook switch and button report, phone or no phone
-            if self.panel.hook is not None:
-                self.panel.when_hook_changed = lambda off: self.submit(
-                    lambda: self._on_hook(off))
-            self.panel.when_sign_out_held = lambda: self.sign_out("button")
-        self.phone_link.open()
-        self.cleanup.recover_open_sessions(self.phone_link)
-        self.cleanup.start()
-        self.watch.start()
-        self._publish()
+    def _command(self, event) -> Outcome:
+        for effect in self.report(event):
+            if isinstance(effect, m.Refuse):
+                return Outcome(False, effect.code)
+            if isinstance(effect, m.AskConfirm):
+                return Outcome(False, "confirm_needed")
         return Outcome(True)
 
-    # --- the session log, never in the way ------------------------------------------------
+    # --- badges -----------------------------------------------------------------------------
 
-    def _logged(self, fn, *args, **kwargs):
-        """Call a session-log method; a failure is surfaced in the snapshot, never raised."""
-        try:
-            result = fn(*args, **kwargs)
-        except SessionLogError as exc:
-            if self._snapshot.log_problem != str(exc):
-                self._publish(log_problem=str(exc))
-            return None
-        if self._snapshot.log_problem is not None:
-            self._publish(log_problem=None)
-        return result
+    @property
+    def badge_resolver(self):
+        return self.badges.resolver
 
-    def _record(self, kind: str, session: int | None = None, **detail) -> None:
-        self._logged(self.session_log.record, kind, session, **detail)
+    @badge_resolver.setter
+    def badge_resolver(self, resolver) -> None:
+        self.badges.resolver = resolver
 
-    # --- the phone's events -----------------------------------------------------------------
+    def badge_tapped(self, number: str) -> Future | None:
+        busy = self.desk.phase in (m.Phase.SIGNING_IN, m.Phase.SIGNING_OUT)
+        return self.badges.tapped(number, busy=busy)  # (the desk as it was at the tap)
 
-    def _reapply_phone(self) -> None:
-        """The phone is back or rebooted: the agent's line again, or the desk default."""
-        session = self._session
-        self.phone_link.reapply(session.line if session else None,
-                                session.language if session else "")
-        self._publish()
+    def badge_unreadable(self, reason: str) -> Future | None:
+        return self.badges.unreadable(reason)
 
-    def _on_hook(self, off_hook: bool) -> Outcome:
-        self.phone_link.off_hook = off_hook
-        if not off_hook and self._release_on_hangup and self._session is None:
-            self._release_on_hangup = False
-            try:
-                self.phone_link.release()
-            except PhoneError as exc:
-                log.warning("could not release the phone after the call: %s", exc)
-        session = self._session
-        if session is not None:
-            session.idle.off_hook = off_hook
-            session.idle.activity(self.clock.monotonic())
-            if not off_hook and session.pending_policy is not None:
-                reason = session.pending_policy.kind
-                session.pending_policy = None
-                return self._sign_out(reason)
-            if not off_hook and self._snapshot.confirm == "off_hook":
-                self._publish(confirm=None)
-                return Outcome(True)
-        self._publish()
-        return Outcome(True)
+    def dismiss_badge(self) -> Future:
+        return self.submit(lambda: self._publish(badge=None) or Outcome(True))
+
+    def _badge_found(self, ref: str, user_id: str, source: str) -> None:
+        kind, outcome = m.badge_kind(self.desk, user_id, same_user)
+        session = self.session
+        self.recorder.record("badge_read", session.log_id if session else None, badge=ref,
+                             agent=user_id, source=source, outcome=outcome)
+        name = session.agent().display_name if session else None
+        self._publish(badge=BadgeTap(kind, user_id=user_id, name=name, seq=next_tap()))
 
     # --- sign in ----------------------------------------------------------------------------
 
     def _sign_in(self, typed: str, password: Secret, option_domain: str, language: str | None,
-                 stay: bool | None) -> Outcome:
-        state = self._derive_state()
-        if self._session is not None or state is not State.IDLE:
+                 stay: bool | None):
+        refused = self._command(m.SignInAsked())
+        if not refused.ok:
             password.wipe()
-            code = "out_of_order" if state is State.OUT_OF_ORDER else "one_agent_per_desk"
-            self._publish(error=code)
-            return Outcome(False, code)
+            self._publish(error=refused.error)
+            return refused
         language = language if language in self.config.signin.languages else (
-            self._snapshot.language)
+            self.display.screen["language"])
         stay = self.config.signin.stay_signed_in_default if stay is None else stay
-        self._busy_state = State.SIGNING_IN
         self.cleanup.sign_in_began()  # a release on the network may land after it
-        self._publish(error=None, notice=None, throttle_wait_s=None, confirm=None,
-                      language=language, badge=None)
+        self._publish(error=None, notice=None, throttle_wait_s=None, language=language,
+                      badge=None)
         try:
-            session = self.saga.run(typed, password, option_domain, language, stay)
+            seat = yield from self.saga.run(typed, password, option_domain, language, stay)
         except SagaFailed as failure:
             password.wipe()
-            self._busy_state = None
-            self._publish(error=failure.code, steps=self.saga.steps,
-                          throttle_wait_s=self.saga.throttle_wait_s)
+            self.report(m.SignInEnded(None))
+            self._enter_idle()
+            self._publish(error=failure.code, throttle_wait_s=self.saga.throttle_wait_s,
+                          badge=self.display.badge_done())
             return Outcome(False, failure.code, str(failure.cause))
-        self._busy_state = None
-        self._session = session
-        self._publish(steps=self.saga.steps, language=language)
+        self.session = session = Session(
+            log_id=seat.log_id, user_id=seat.user_id, profile=seat.profile, client=seat.client,
+            password=password, language=language, stay_signed_in=stay,
+            since=utc_iso(self.clock.time()), line=seat.line, role=seat.role,
+            scope=Scope(self.worker, seat.user_id), online=Scope(self.worker))
+        self.policy.start(session)
         self.sync.start(session)
-        self.policy.start()
-        self.live.open(session)
+        self.report(m.SignInEnded(seat.user_id, stay))
+        self._go_online(session)
+        self._publish(language=language, badge=self.display.badge_done())
         return Outcome(True)
 
     # --- sign out ---------------------------------------------------------------------------
 
-    def _sign_out_command(self, reason: str, confirmed: bool) -> Outcome:
-        if self._session is None:
-            return Outcome(False, "not_signed_in")
-        if self.phone_link.off_hook and not confirmed:
-            self._publish(confirm="off_hook")
-            return Outcome(False, "confirm_needed")
-        return self._sign_out(reason, force_phone=confirmed)
+    def _sign_out(self, asked: m.SignOutAsked):
+        outcome = self._command(asked)
+        if outcome.ok and self._ending is not None:
+            yield self._ending
+        return outcome
 
-    def _sign_out(self, reason: str, *, force_phone: bool = False,
-                  server_side: str = "agent", notice: str | None = None) -> Outcome:
-        """Undo every step and record the end. The screen, the phone and the light are free at
-        once; the server's share goes on in the background (`ServerCleanup.end_session`):
-        `server_side` is `agent` (ACD Sign-Out and free the desk), `queues` (released by an
-        administrator: ACD Sign-Out only), `outbox` (network down: owe it), or `none`."""
-        session = self._session
-        if session is None:
-            return Outcome(False, "not_signed_in")
+    def _end(self, end: m.EndSession):
+        """Undo every step and record the end (a flow). The screen and the light are free at
+        once, the phone as soon as it answers; the server's share goes on in the background
+        (`ServerCleanup.end_session`)."""
+        session, self.session = self.session, None
+        channel_closed = self.live.close(session)  # (deleted before the password goes)
+        session.end()  # every timer, request and flow of the session stops here
         self.policy.stop()
-        self.live.close(session)
-        self.sync.stop(session)
-        self._busy_state = State.SIGNING_OUT
-        self._publish(confirm=None, warning=None, badge=None)
+        self.saga.forget()
+        self.watch.follow(None)
         if session.log_id is not None:
-            self._logged(self.session_log.mark_signing_out, session.log_id, reason)
-        if server_side in ("agent", "queues") and session.reconnecting:
-            server_side = "outbox"  # the network is down: do not wait for it
-        phone_ok = True
+            self.recorder(self.session_log.mark_signing_out, session.log_id, end.reason)
+        self._publish(badge=None, notice=end.notice,
+                      language=self.config.signin.default_language)
+        phone = "released"
         try:
-            self.phone_link.release(force=force_phone)
+            yield self.phone_link.release(force=end.force_phone)
         except PhoneBusy:  # never drop a call: release when the handset goes down
-            self._release_on_hangup = True
+            phone = "busy"
         except PhoneError as exc:
-            phone_ok = False
+            phone = "failed"
             log.warning("could not release the phone at sign-out: %s", exc)
-        self.cleanup.end_session(session, reason, server_side, phone_released=phone_ok)
-        self._session = None
-        self._busy_state = None
-        if notice is None and reason != "agent":
-            notice = f"signed_out_{reason}"
-        self._publish(notice=notice, warning=None, auto_sign_out_in_s=None, steps=(), push=False,
-                      language=self.config.signin.default_language,
-                      connection=Connection.LOST if server_side == "outbox" else Connection.OK)
+        self.cleanup.end_session(session, end.reason, end.server_side,
+                                 phone_released=phone != "failed",
+                                 channel_closed=channel_closed)
+        self.report(m.SignedOut(phone))
+        self._enter_idle()
+        self._publish(badge=self.display.badge_done())
         return Outcome(True)
 
     # --- while signed in --------------------------------------------------------------------
 
-    def _set_acd_state(self, state: str, code: str | None) -> Outcome:
-        session = self._session
+    def _set_acd_state(self, state: str, code: str | None):
+        session = self.session
         if session is None:
             return Outcome(False, "not_signed_in")
         if state not in ACD_STATES:
             return Outcome(False, "rejected", f"unknown ACD state {state}")
         if session.role != "agent":
             return Outcome(False, "not_an_agent", "a supervisor has no ACD state")
-        session.idle.activity(self.clock.monotonic())
-        code = session.code_for(state, code)
-        try:
-            session.client.set_acd_state(state, unavailable_code=code)
-        except CallCenterError as exc:
-            self._publish(error=error_code(exc))
-            return Outcome(False, error_code(exc), str(exc))
-        session.acd_state = state
-        session.unavailable_code = code
-        self._record("acd_state", session.log_id, state=state, unavailable_code=code)
-        self._publish(error=None)
-        return Outcome(True)
+        if self.desk.phase is m.Phase.RECONNECTING:
+            self._publish(error="unreachable")
+            return Outcome(False, "unreachable", "the Call Center cannot be reached now")
+        self.policy.touch(session)
+        outcome = yield from self.sync.set_acd_state(session, state,
+                                                     session.code_for(state, code))
+        self._publish(error=outcome.error)
+        return outcome
+
+    def _extend(self):
+        session = self.session
+        if session is None:
+            return Outcome(False, "not_signed_in")
+        outcome = yield from self.policy.extend(session)
+        if outcome.ok:
+            self.report(m.Extended())
+            self.policy.check(session, self.desk.off_hook)
+        elif outcome.error not in ("nothing_to_extend", "not_allowed"):
+            self._publish(error=outcome.error)
+        return outcome

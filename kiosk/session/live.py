@@ -1,24 +1,23 @@
 """Live state: the signed-in agent's Xsi-Events channel, opened, kept and closed.
 
 ```python
-live = LiveChannel(events_factory, worker, clock, current=lambda: engine_session,
-                   journal=session_log)
-live.when_event = lambda session, event: ...     # every event of the session, on the worker
-live.when_up = lambda session: ...               # every subscription is in place: read now
-live.when_down = lambda session, why: ...        # not (any more): poll meanwhile
-live.open(session)                               # after the sign-in, never on its path
-live.close(session)                              # at sign-out: subscriptions deleted
+live = LiveChannel(events_factory, clock, sync=sync, watch=watch, record=recorder.record,
+                   report=engine.report, journal=session_log)
+live.open(session)                   # after the sign-in (and each reconnect), in session.online
+close = live.close(session)          # the I/O that deletes it: run before the password goes
 ```
 
 One channel per signed-in agent (a supervisor subscribes to `Hoteling Guest` only). It opens
-through `Worker.offload` after the sign-in; a failed open or a channel that dies (stream ended,
-server restarted, a subscription ended by the server, heartbeat 404 via `channel_dead`) is
-reported down and tried again with back-off (5 s doubling to 5 min) until the session ends.
+on the pool after the sign-in, in the session's `online` scope: when the connection is lost
+or the session ends, the scope closes and with it the channel, its retries and its events.
+A failed open or a channel that dies (stream ended, server restarted, a subscription ended by
+the server, heartbeat 404 via `channel_dead`) is reported down and tried again with back-off
+(5 s doubling to 5 min).
 
-No event is dropped because the channel is still opening: every event of a channel made for
-the current session is handed on, the first events of the subscriptions included; `when_up`
-then tells the owner to read the state once (*list, then watch*, `ServerSync`). Only events of
-a session that has ended, or of a channel already dropped, are dropped.
+Every event of the session's channel goes to the server sync (`ServerSync.apply`), the first
+events of the subscriptions included; once every subscription is in place the sync reads the
+state once (*list, then watch*). While push is down the desk watch polls, and it looks at once
+when a channel dies (a change may have been missed meanwhile).
 
 Subscription IDs are journaled in the session log when they are made and when they are deleted,
 so one left over by a power cut (the server answers `409` to the same subscription) is deleted
@@ -29,12 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from kiosk.callcenter import codec
 from kiosk.errors import SessionLogError
 from kiosk.session.clock import Clock
-from kiosk.session.worker import Result, Worker
+from kiosk.session.model import error_code
+from kiosk.session.policies import Backoff
+from kiosk.session.worker import Result
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +55,51 @@ def default_events_factory(config) -> Callable:
     return make
 
 
+@dataclass
+class Live:
+    """One session's channel (owned by `LiveChannel`)."""
+
+    channel: object | None = None  # the EventChannel while it is up; None: polling
+    backoff: Backoff = field(default_factory=lambda: Backoff(5.0, 300.0))
+
+
 class LiveChannel:
-    def __init__(self, factory: Callable | None, worker: Worker, clock: Clock, *,
-                 current: Callable, journal=None):
+    """Opens, keeps and closes the agent's event channel; says whether push is up."""
+
+    def __init__(self, factory: Callable | None, clock: Clock, *, sync, watch,
+                 record: Callable[..., None], report: Callable[[object], None], journal=None):
         """`factory(user_id, password, packages)`: an `EventChannel`, or None: polling only.
         `journal`: the `SessionLog` that keeps the subscription IDs (None: not kept)."""
         self.factory = factory
-        self.worker = worker
         self.clock = clock
-        self.current = current
+        self.sync = sync
+        self.watch = watch
+        self.record = record
+        self.report = report
         self.journal = journal
-        self.when_event: Callable = _ignore
-        self.when_up: Callable = _ignore
-        self.when_down: Callable = _ignore
         self._channels: set = set()  # every channel made and not yet closed
 
+    @staticmethod
+    def up(session) -> bool:
+        return session is not None and session.live is not None and \
+            session.live.channel is not None
+
     def open(self, session) -> None:
-        session.events_timer = None
-        if self.factory is None or self.current() is not session or \
-                session.reconnecting or session.events is not None:
-            return  # (reconnecting: opened again once the server answers)
+        """Open a channel for `session` while its `online` scope lasts."""
+        if session.live is None:
+            session.live = Live()
+        if self.factory is None or session.online.closed or session.live.channel is not None:
+            return
+        scope = session.online
         packages = codec.EVENT_PACKAGES if session.role == "agent" else ("Hoteling Guest",)
         channel = self.factory(session.user_id, session.password, packages)
         self._channels.add(channel)
         self._journaled(channel, session)
-        submit = self.worker.submit
-        channel.when_event = lambda event: submit(lambda: self._event(session, channel, event))
-        channel.when_closed = lambda why: submit(lambda: self.channel_dead(session, channel, why))
-        self.worker.offload(channel.open, lambda result: self._opened(session, channel, result))
+        channel.when_event = lambda event: scope.post(lambda: self.sync.apply(session, event))
+        channel.when_closed = lambda why: scope.post(
+            lambda: self.channel_dead(session, channel, why))
+        scope.on_close(lambda: self._left(session, channel))
+        scope.offload(channel.open, lambda result: self._opened(session, channel, result))
 
     def _journaled(self, channel, session) -> None:
         """The channel learns the IDs left over and tells the journal of new ones (on its own
@@ -106,52 +126,65 @@ class LiveChannel:
                                                       subscription_id=sub)
 
     def _opened(self, session, channel, result: Result) -> None:
-        if self.current() is not session or channel not in self._channels:
-            self._drop(channel)  # the agent left meanwhile
-            return
         if result.error is not None:
             log.info("no event channel for %s (polling instead): %s", session.user_id,
                      result.error)
             self._channels.discard(channel)
-            self.when_down(session, result.error)
+            self._down(session, result.error, was_up=False)
             self._retry(session)
             return
-        session.events = channel
-        session.events_backoff.reset()
-        self.when_up(session)
+        session.live.channel = channel
+        session.live.backoff.reset()
+        self.record("events_up", session.log_id)
+        self.report(None)
+        self.sync.refresh(session, "subscribed")  # list, then watch: what the opening missed
 
     def channel_dead(self, session, channel, why: str) -> None:
         """The channel is gone (stream ended, terminated, a subscription ended, heartbeat
         404): poll, and retry."""
-        if self.current() is not session or session.events is not channel:
+        if session.live is None or session.live.channel is not channel:
             return
-        session.events = None
-        self._drop(channel)
-        self.when_down(session, why)
+        session.live.channel = None
+        self._drop(channel, session)
+        self._down(session, why, was_up=True)
         self._retry(session)
 
+    def _down(self, session, why, *, was_up: bool) -> None:
+        backoff = session.live.backoff
+        if was_up or backoff.current == backoff.first:  # not every retry
+            detail = ({"error": error_code(why)} if isinstance(why, BaseException)
+                      else {"reason": why})
+            self.record("events_down", session.log_id, **detail)
+        if was_up:
+            self.report(None)
+            self.watch.beat()  # look now: a change may have been missed while it died
+
     def _retry(self, session) -> None:
-        wait = session.events_backoff.next()
-        session.events_timer = self.worker.call_at(self.clock.monotonic() + wait,
-                                                   lambda: self.open(session))
+        wait = session.live.backoff.next()
+        session.online.call_at(self.clock.monotonic() + wait, lambda: self.open(session))
 
-    def _event(self, session, channel, event: codec.Event) -> None:
-        if self.current() is not session or channel not in self._channels:
-            return  # for a session that has ended, or from a channel already dropped
-        self.when_event(session, event)
+    def _left(self, session, channel) -> None:
+        """The online scope closed (connection lost): the channel over a dead network goes
+        too, in the background. (At the session's end `close` has taken it already.)"""
+        if channel in self._channels:
+            self._channels.discard(channel)
+            threading.Thread(target=_quietly, args=(channel.close,), daemon=True,
+                             name="xsi-events-close").start()
+        if session.live is not None and session.live.channel is channel:
+            session.live.channel = None
 
-    def close(self, session) -> None:
-        """Stop trying, and delete the subscriptions and the channel (in the background)."""
-        if session.events_timer is not None:
-            session.events_timer.cancel()
-            session.events_timer = None
-        if session.events is not None:
-            self._drop(session.events)
-            session.events = None
-
-    def _drop(self, channel) -> None:
+    def close(self, session) -> Callable[[], None] | None:
+        """At the session's end: stop trying, and hand back the I/O that deletes the
+        subscriptions and the channel (its owner runs it before the password is wiped)."""
+        if session.live is None or session.live.channel is None:
+            return None
+        channel, session.live.channel = session.live.channel, None
         self._channels.discard(channel)
-        self.worker.in_background(channel.close)
+        return channel.close
+
+    def _drop(self, channel, session) -> None:
+        self._channels.discard(channel)
+        session.scope.offload(channel.close, lambda result: None)
 
     def close_all(self) -> None:
         """At shutdown, after the worker: every channel still made is closed (twice is
@@ -161,5 +194,8 @@ class LiveChannel:
         self._channels.clear()
 
 
-def _ignore(*args, **kwargs) -> None:
-    pass
+def _quietly(close: Callable[[], None]) -> None:
+    try:
+        close()
+    except Exception as exc:
+        log.info("closing an event channel: %s", exc)

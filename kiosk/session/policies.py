@@ -195,15 +195,32 @@ class Idle:
     def __init__(self, minutes: int, now: float):
         self.minutes = minutes
         self.last_activity = now
-        self.off_hook = False
 
     def activity(self, now: float) -> None:
         self.last_activity = now
 
-    def deadline(self) -> Deadline | None:
-        if self.minutes <= 0 or self.off_hook:
+    def deadline(self, off_hook: bool = False) -> Deadline | None:
+        if self.minutes <= 0 or off_hook:
             return None
         return Deadline("idle", self.last_activity + self.minutes * 60, True)
+
+
+class AssociationLimit:
+    """The association limit to ask for: ours (`session.association_limit_hours`), or the
+    desk's own where it enforces a lower one (learnt from its HotelingHost)."""
+
+    def __init__(self, hours: int):
+        self.ours = hours
+        self.host: int | None = None
+
+    def hours(self) -> int:
+        return self.ours if self.host is None else min(self.ours, self.host)
+
+    def host_says(self, host) -> None:
+        """A HotelingHost read: the desk's limit, where it enforces one."""
+        self.host = (host.association_limit_hours
+                     if host.enforce_association_limit and host.association_limit_hours
+                     else None)
 
 
 def next_deadline(candidates: list[Deadline | None]) -> Deadline | None:
@@ -232,7 +249,7 @@ def decide(*, now: float, deadlines: list[Deadline], idle: Idle, off_hook: bool,
            warn_before_s: float, hangup_wait_max_s: float = float("inf")) -> Decision:
     """The policies' verdict at `now`. Pure: the engine acts on it. A due sign-out waits for
     an off-hook handset at most `hangup_wait_max_s` past its deadline."""
-    deadline = next_deadline([*deadlines, idle.deadline()])
+    deadline = next_deadline([*deadlines, idle.deadline(off_hook)])
     fixed = next_deadline(list(deadlines))
     auto = None if fixed is None else max(0.0, fixed.at - now)
     if deadline is not None and now >= deadline.at:

@@ -3,18 +3,27 @@ step journaled in the session log before it is tried, the steps done undone in r
 one fails, and the failed-password throttle in front of it all.
 
 ```python
-saga = SignInSaga(config, phone=link, session_log=log, host_client=host, cleanup=cleanup,
-                  agent_client_factory=factory, worker=worker, clock=clock, logged=logged)
+saga = SignInSaga(config, phone=link, recorder=recorder, host_client=host, cleanup=cleanup,
+                  limit=association_limit, clock=clock, agent_client_factory=factory)
 saga.when_progress = lambda steps: ...   # a tuple of StepProgress after every change
-try:
-    session = saga.run(typed, password, option_domain="", language="fr", stay=True)
-except SagaFailed as failure:
-    failure.step, failure.code
+seat = yield from saga.run(typed, password, option_domain="", language="fr", stay=True)
+# (a flow: raises SagaFailed, with failure.step and failure.code, the desk as before)
 ```
 
-`run` is called on the engine's worker and holds it for the sign-in (three sequential round
-trips: where the agent sits now, the association with the profile read alongside, the ACD state
-alongside the phone). The design in brief: `docs/design.md`.
+Two sequential round trips, then the phone:
+
+1. `PUT HotelingGuest` with the agent's credentials: it authenticates (a wrong password is a
+   401, counted once toward BroadWorks' lockout, as a `GET` would be) and sits the agent at
+   this desk. Only when the server refuses does the saga ask why, once, with the desk's host
+   view and the agent's seat side by side: a stale guest at this desk is released (through
+   `ServerCleanup`, which tracks the release's fate), an association elsewhere is cleared
+   (the log says from where), a lower limit of the desk's is adopted; then it asks again.
+2. The agent's profile (name and numbers, for the phone) alongside the ACD state's PUT
+   (`callcenter.initial_acd_state`; "Service not assigned" marks a supervisor).
+
+Then the agent's line goes onto the phone over the serial line. Every request and phone
+command is yielded to the engine's loop (`Worker.run`), which stays free for the hook, the
+buttons, a badge and the timers while the server takes its time.
 """
 
 from __future__ import annotations
@@ -23,8 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent import futures
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hardware.phone import GuestLine, PhoneError
@@ -37,18 +45,19 @@ from kiosk.secret import Secret
 from kiosk.session import cleanup as server
 from kiosk.session import policies
 from kiosk.session.clock import Clock
-from kiosk.session.model import STEPS, Agent, StepProgress, error_code
+from kiosk.session.model import STEPS, StepProgress, error_code
 from kiosk.session.phonelink import PhoneLink
-from kiosk.session.sync import SeatView
-from kiosk.session.worker import Worker
-from kiosk.sessionlog import SessionLog, utc_iso
+from kiosk.session.recorder import Recorder
+from kiosk.session.worker import together
 
 log = logging.getLogger(__name__)
+
 
 class SagaFailed(Exception):
     def __init__(self, step: str, cause: BaseException):
         self.step = step
         self.cause = cause
+        self.recorded = False  # already in the session log
         super().__init__(f"{step}: {cause}")
 
     @property
@@ -63,88 +72,47 @@ class Throttled(Exception):
     """Too many wrong passwords: wait."""
 
 
-@dataclass(eq=False)
-class Session:
-    """The agent signed in at this desk (compared by identity: a new sign-in is a new one)."""
+@dataclass(frozen=True)
+class Seat:
+    """What a sign-in came to: the engine opens the session with it."""
 
     log_id: int | None
     user_id: str
-    profile: codec.Profile
     client: XsiClient
-    password: Secret
-    language: str
-    stay_signed_in: bool
-    since: str
+    profile: codec.Profile
     line: GuestLine
-    deadlines: list[policies.Deadline]
-    idle: policies.Idle
-    acd_state: str | None = None
-    unavailable_code: str | None = None
-    pending_policy: policies.Deadline | None = None  # reached while off hook
-    reconnecting: bool = False
-    role: str = "agent"  # or "supervisor"
-    events: object | None = None  # the live EventChannel; None: polling
-    events_timer: object | None = None  # the next try to open one
-    events_backoff: policies.Backoff = field(
-        default_factory=lambda: policies.Backoff(5.0, 300.0))
-    view: SeatView = field(default_factory=SeatView)  # what the server sync has applied
-    codes: codec.UnavailableCodes | None = None  # the group's, once read
-
-    def offered_codes(self) -> tuple[tuple[str, str], ...]:
-        """The unavailable codes the agent may pick: (code, description)."""
-        offered = self.codes.offered if self.codes is not None else ()
-        return tuple((c.code, c.description or c.code) for c in offered)
-
-    def code_for(self, state: str, picked: str | None) -> str | None:
-        """The unavailable code to send with `state`: none but for *Unavailable*, where a
-        group that forces codes gets its default when the agent picked none."""
-        if state != "Unavailable":
-            return None
-        return self.codes.code_for_unavailable(picked) if self.codes is not None else picked
-
-    def agent(self) -> Agent:
-        return Agent(
-            user_id=self.user_id, first_name=self.profile.first_name or "",
-            last_name=self.profile.last_name or "", number=self.profile.number or "",
-            extension=self.profile.extension or "", language=self.language,
-            stay_signed_in=self.stay_signed_in, since=self.since, acd_state=self.acd_state,
-            unavailable_code=self.unavailable_code, role=self.role)
+    role: str
 
 
 class SignInSaga:
-    def __init__(self, config: Config, *, phone: PhoneLink, session_log: SessionLog,
+    """Signs one agent in (a flow on the engine's loop), or leaves the desk as it was."""
+
+    def __init__(self, config: Config, *, phone: PhoneLink, recorder: Recorder,
                  host_client: XsiClient, cleanup: server.ServerCleanup,
-                 agent_client_factory: Callable[[str, Secret], XsiClient], worker: Worker,
-                 clock: Clock, logged: Callable):
+                 limit: policies.AssociationLimit, clock: Clock,
+                 agent_client_factory: Callable[[str, Secret], XsiClient]):
         self.config = config
         self.phone = phone
-        self.session_log = session_log
+        self.logged = recorder
+        self.session_log = recorder.session_log
         self.host_client = host_client
         self.cleanup = cleanup
+        self.limit = limit
         self.agent_client_factory = agent_client_factory
-        self.worker = worker
-        self.clock = clock
-        self.logged = logged
-        self.host_limit_hours: int | None = None  # the desk's own limit, where it enforces one
-        self.overlap_steps = True  # phone and queues at once (off: to measure)
         self.throttle = policies.Throttle(
             max_failures=config.signin.max_failures, cooldown_s=config.signin.cooldown_s,
             path=Path(config.log.database).with_name("throttle.json"), wall=clock.time)
         self.throttle_wait_s: float | None = None
         self.when_progress: Callable[[tuple[StepProgress, ...]], None] = lambda steps: None
-        self.when_event: Callable[..., None] = lambda kind, session=None, **detail: None
         self._steps: dict[str, StepProgress] = {}
-
-    def limit_hours(self) -> int:
-        """The association limit to ask for: ours, or the desk's where it is lower."""
-        hours = self.config.session.association_limit_hours
-        if self.host_limit_hours is not None:
-            hours = min(hours, self.host_limit_hours)
-        return hours
 
     @property
     def steps(self) -> tuple[StepProgress, ...]:
         return tuple(self._steps[name] for name in STEPS) if self._steps else ()
+
+    def forget(self) -> None:
+        """The session has ended: no steps to show."""
+        self._steps = {}
 
     def _set(self, name: str, status: str, seconds: float | None = None) -> None:
         self._steps[name] = StepProgress(name, status, seconds)
@@ -155,39 +123,62 @@ class SignInSaga:
             self.logged(self.session_log.journal_step, log_id, step, phase, **detail)
 
     @contextlib.contextmanager
-    def _step(self, name: str, log_id: int | None = None):
+    def _step(self, log_id: int | None, *names: str):
+        """One or more steps that stand or fall together (one request does them all)."""
         started = time.perf_counter()
-        self._set(name, "running")
-        self._journal(log_id, name, "trying")
+        for name in names:
+            self._set(name, "running")
+            self._journal(log_id, name, "trying")
         try:
             yield
         except BaseException as exc:
-            self._set(name, "failed", time.perf_counter() - started)
-            self._journal(log_id, name, "failed", error=error_code(exc))
+            for name in names:
+                self._set(name, "failed", time.perf_counter() - started)
+                self._journal(log_id, name, "failed", error=error_code(exc))
             raise
-        self._set(name, "done", time.perf_counter() - started)
-        self._journal(log_id, name, "done")
+        for name in names:
+            self._set(name, "done", time.perf_counter() - started)
+            self._journal(log_id, name, "done")
 
     # --- the saga ---------------------------------------------------------------------------
 
-    def run(self, typed: str, password: Secret, option_domain: str, language: str,
-            stay: bool) -> Session:
-        """Sign the agent in, or raise SagaFailed with the desk exactly as before."""
+    def run(self, typed: str, password: Secret, option_domain: str, language: str, stay: bool):
+        """Sign the agent in (a flow: `yield from`); returns the `Seat`, or raises SagaFailed
+        with the desk exactly as before."""
         self.throttle_wait_s = None
         self._steps = {name: StepProgress(name) for name in STEPS}
         self.when_progress(self.steps)
         user_id = self._normalise(typed, option_domain)
-        client, guest = self._authenticate(user_id, password)
+        client = self.agent_client_factory(user_id, password)
+        log_id = self.logged(self.session_log.begin_session, self._who(user_id),
+                             language=language, stay_signed_in=stay,
+                             phone_serial=self.phone.serial)
+        done: list[str] = []
         try:
-            return self._commit_steps(user_id, client, guest, password, language, stay)
-        except SagaFailed:
+            yield from self._sit_down(client, user_id, log_id, done)
+            profile, role = yield from self._profile_and_queues(client, log_id, done)
+            line = GuestLine(user_id, profile.display_name or user_id, dial(profile.number),
+                             dial(profile.extension))
+            yield from self._phone(line, language, log_id, done)
+            with self._step(log_id, "commit"):
+                if log_id is not None:
+                    self.logged(self.session_log.activate, log_id)
+        except Exception as exc:
+            failure = exc if isinstance(exc, SagaFailed) else SagaFailed(next(
+                (s for s in STEPS if self._steps[s].status == "failed"), "commit"), exc)
+            self.phone.show(None)  # (a phone plugged in later gets the desk default)
+            yield from self.undo(client, done, log_id)
+            if not getattr(failure, "recorded", False):
+                self.logged(self.session_log.fail_sign_in, log_id, user_id,
+                            error_code(failure.cause), step=failure.step)
             client.session.close()
-            raise
+            raise failure from None
+        return Seat(log_id, user_id, client, profile, line, role)
 
     def _normalise(self, typed: str, option_domain: str) -> str:
         config = self.config
         try:
-            with self._step("normalise"):
+            with self._step(None, "normalise"):
                 user_id = normalise_user_id(typed, option_domain=option_domain,
                                             default_domain=config.callcenter.default_domain,
                                             append_domain=config.signin.append_domain)
@@ -195,7 +186,7 @@ class SignInSaga:
             raise SagaFailed("normalise", exc) from None
         wait = self.throttle.wait_s(user_id)
         if wait > 0:
-            self.when_event("throttled", agent=self._who(user_id), wait_s=round(wait, 1))
+            self.logged.record("throttled", agent=self._who(user_id), wait_s=round(wait, 1))
             self.throttle_wait_s = wait
             raise SagaFailed("normalise", Throttled())
         return user_id
@@ -207,171 +198,169 @@ class SignInSaga:
         known = self.logged(self.session_log.known_agent, user_id)
         return user_id if known else self.throttle.reference(user_id)
 
-    def _authenticate(self, user_id: str,
-                      password: Secret) -> tuple[XsiClient, codec.HotelingGuest]:
-        """Where the agent sits now, asked with their credentials. One request, never
-        retried: a rejected password counts once toward BroadWorks' lockout."""
-        client = self.agent_client_factory(user_id, password)
-        try:
-            with self._step("authenticate"):
-                guest = client.hoteling_guest()
-        except CallCenterError as exc:
-            client.session.close()
-            if isinstance(exc, InvalidCredentials):
-                wait = self.throttle.record_failure(user_id)
-                self.throttle_wait_s = wait or None
-            self.logged(self.session_log.fail_sign_in, None, self._who(user_id),
-                        error_code(exc),
-                        step="authenticate",
-                        failures=self.throttle.failures(user_id) or None)
-            raise SagaFailed("authenticate", exc) from None
-        self.throttle.record_success(user_id)
-        return client, guest
+    # --- round trip 1: authenticate and associate, one request ------------------------------
 
-    def _commit_steps(self, user_id: str, client: XsiClient, guest: codec.HotelingGuest,
-                      password: Secret, language: str, stay: bool) -> Session:
-        config = self.config
-        host_id = config.desk.host_user_id
-        moved_from = guest.host_user_id if guest.host_user_id and not same_user(
-            guest.host_user_id, host_id) else None
-        log_id = self.logged(self.session_log.begin_session, user_id, language=language,
-                             stay_signed_in=stay, phone_serial=self.phone.serial,
-                             moved_from=moved_from)
-        # The profile (name and numbers, for the phone) is read alongside the association.
-        profile_read = self.worker.in_background(client.profile)
-        done: list[str] = []
-        try:
-            with self._step("associate", log_id):
-                try:
-                    if moved_from is not None:
-                        client.clear_association()
-                    self._associate(client)
-                finally:
-                    done.append("associate")  # even a failed PUT may have landed: undo it
-                    futures.wait([profile_read])
-                profile = profile_read.result()
-            if log_id is not None:
-                self.logged(self.session_log.update_session, log_id,
-                            agent_name=profile.display_name)
-            line = GuestLine(user_id, profile.display_name or user_id,
-                             dial(profile.number), dial(profile.extension))
-            role = self._phone_and_queues(client, line, language, log_id, done)
-            if log_id is not None:
-                self.logged(self.session_log.update_session, log_id, role=role)
-            with self._step("commit", log_id):
-                if log_id is not None:
-                    self.logged(self.session_log.activate, log_id)
-        except Exception as exc:
-            step = next((s for s in STEPS if self._steps[s].status == "failed"), "commit")
-            self.undo(client, done, log_id)
-            self.logged(self.session_log.fail_sign_in, log_id, user_id, error_code(exc),
-                        step=step)
-            raise SagaFailed(step, exc) from None
-        if moved_from:
-            self.when_event("moved", log_id, from_host=moved_from)
-        now = self.clock.monotonic()
-        return Session(
-            log_id=log_id, user_id=user_id, profile=profile, client=client, password=password,
-            language=language, stay_signed_in=stay, since=utc_iso(self.clock.time()), line=line,
-            deadlines=policies.deadlines(
-                started_mono=now, started_local=self.clock.now(),
-                limit_hours=self.limit_hours(), end_of_day=config.session.end_of_day,
-                allow_extend=config.session.allow_extend),
-            idle=policies.Idle(config.session.idle_sign_out_min, now), role=role,
-            acd_state=config.callcenter.initial_acd_state if role == "agent" else None)
-
-    def _associate(self, client: XsiClient) -> None:
+    def _sit_down(self, client: XsiClient, user_id: str, log_id: int | None, done: list[str]):
         host_id = self.config.desk.host_user_id
+        hours = self.limit.hours()
+        started = time.perf_counter()
+        for name in ("authenticate", "associate"):
+            self._set(name, "running")
+            self._journal(log_id, name, "trying")
         try:
-            client.associate(host_id, limit_hours=self.limit_hours())
-            return
-        except Rejected:
-            host = self._host_view()
-            if host is None:
+            yield lambda: client.associate(host_id, limit_hours=hours)
+        except InvalidCredentials as exc:
+            self._finish(log_id, ("authenticate", "associate"), started, exc)
+            wait = self.throttle.record_failure(user_id)
+            self.throttle_wait_s = wait or None
+            raise self._failed_authentication(log_id, user_id, exc) from None
+        except Rejected as refused:  # the password was good: authenticate is done
+            self._finish(log_id, ("authenticate",), started)
+            self.throttle.record_success(user_id)
+            self._name(log_id, user_id)
+            try:
+                yield from self._sit_down_again(client, log_id, user_id, refused, done)
+            except SagaFailed:
                 raise
-            retry = False
+            except Exception as exc:
+                self._finish(log_id, ("associate",), started, exc)
+                raise SagaFailed("associate", exc) from None
+            self._finish(log_id, ("associate",), started)
+            return
+        except CallCenterError as exc:
+            done.append("associate")  # it may have landed: undo it
+            self._finish(log_id, ("authenticate", "associate"), started, exc)
+            raise self._failed_authentication(log_id, user_id, exc) from None
+        done.append("associate")
+        self._finish(log_id, ("authenticate", "associate"), started)
+        self.throttle.record_success(user_id)
+        self._name(log_id, user_id)
+
+    def _finish(self, log_id: int | None, names: tuple[str, ...], started: float,
+                error: BaseException | None = None) -> None:
+        for name in names:
+            self._set(name, "failed" if error else "done", time.perf_counter() - started)
+            self._journal(log_id, name, "failed" if error else "done",
+                          **({"error": error_code(error)} if error else {}))
+
+    def _failed_authentication(self, log_id: int | None, user_id: str,
+                               exc: BaseException) -> SagaFailed:
+        """The sign-in failed at the first request: in the log under the name the kiosk may
+        keep (a failed row), with the failures counted so far."""
+        self.logged(self.session_log.fail_sign_in, log_id, self._who(user_id),
+                    error_code(exc), step="authenticate",
+                    failures=self.throttle.failures(user_id) or None)
+        failure = SagaFailed("authenticate", exc)
+        failure.recorded = True  # (not again by `run`)
+        return failure
+
+    def _name(self, log_id: int | None, user_id: str) -> None:
+        """The server accepted the user ID: the log may keep it in clear now."""
+        if log_id is not None:
+            self.logged(self.session_log.update_session, log_id, agent=user_id)
+
+    def _sit_down_again(self, client: XsiClient, log_id: int | None, user_id: str,
+                        refused: Rejected, done: list[str]):
+        """The association was refused: ask why (the desk and the agent's seat at once), put
+        right what may be put right, and ask once more."""
+        host_id = self.config.desk.host_user_id
+        host_read, guest_read = yield together(self.host_client.hoteling_host,
+                                               client.hoteling_guest)
+        if isinstance(guest_read.error, Rejected):  # no hoteling guest service at all
+            self._set("authenticate", "failed")
+            self._set("associate", "pending")
+            raise self._failed_authentication(log_id, user_id, guest_read.error)
+        seat = guest_read.value.host_user_id if guest_read.error is None else None
+        host = host_read.value if host_read.error is None else None
+        retry = False
+        if seat and not same_user(seat, host_id):  # sitting elsewhere: the agent is here now
+            yield client.clear_association
+            self.logged.record("moved", log_id, from_host=seat)
+            if log_id is not None:
+                self.logged(self.session_log.update_session, log_id, moved_from=seat)
+            retry = True
+        if host is not None:
             if host.enforce_association_limit and host.association_limit_hours:
-                self.host_limit_hours = host.association_limit_hours
+                self.limit.host_says(host)
                 retry = True
-            if host.has_guest:  # a stale guest at our desk: the agent here now wins
-                self.host_client.force_release()
-                self.when_event("stale_guest_released", guest=" ".join(
+            if host.has_guest and not same_user(seat, host_id):  # a stale guest here
+                yield self.cleanup.release_desk
+                self.logged.record("stale_guest_released", log_id, guest=" ".join(
                     p for p in (host.guest_first_name, host.guest_last_name) if p))
                 retry = True
-            if not retry:
-                raise
-        client.associate(host_id, limit_hours=self.limit_hours())
+        if not retry:
+            raise refused
+        done.append("associate")
+        hours = self.limit.hours()
+        yield lambda: client.associate(host_id, limit_hours=hours)
 
-    def _host_view(self) -> codec.HotelingHost | None:
-        try:
-            return self.host_client.hoteling_host()
-        except CallCenterError:
-            return None
+    # --- round trip 2: who the agent is, and the queues -------------------------------------
 
-    def _phone_and_queues(self, client: XsiClient, line: GuestLine, language: str,
-                          log_id: int | None, done: list[str]) -> str:
-        """Steps 4 and 5 overlap: the ACD PUT goes out while the phone is provisioned. Returns
-        the role: a user without the Call Center agent service (a supervisor) has no queues,
-        which the ACD PUT finds out at no extra round trip."""
+    def _profile_and_queues(self, client: XsiClient, log_id: int | None, done: list[str]):
+        """The profile alongside the ACD state's PUT. Returns (profile, role): a user without
+        the Call Center agent service (a supervisor) has no queues, which the PUT finds out at
+        no extra round trip."""
         initial = self.config.callcenter.initial_acd_state
-        queues_started = time.perf_counter()
+        started = time.perf_counter()
         self._set("queues", "running")
         self._journal(log_id, "queues", "trying")
-        set_state = lambda: client.set_acd_state(initial)  # noqa: E731
-        acd = self.worker.in_background(set_state) if self.overlap_steps else None
-        phone_error: BaseException | None = None
-        if not self.phone.provisions:  # any BroadWorks phone: the association routes the
-            self._set("phone", "skipped")  # calls; the phone shows the desk's own name
-            self._journal(log_id, "phone", "skipped", status=str(self.phone.status))
-        else:
-            try:
-                with self._step("phone", log_id):
-                    try:
-                        self.phone.apply(line, language)
-                    finally:
-                        done.append("phone")
-            except PhoneError as exc:
-                phone_error = exc
-        if acd is None:
-            acd = self.worker.in_background(set_state)
-        queues_error: BaseException | None = None
-        role = "agent"
-        try:
-            acd.result()
-        except Rejected as exc:
-            if service_not_assigned(exc):  # a supervisor: no agent service, no queues
-                role = "supervisor"
-            else:
-                queues_error = exc
-        except CallCenterError as exc:
-            queues_error = exc
-        if role == "agent":
-            done.append("queues")
+        profile_read, acd = yield together(client.profile,
+                                           lambda: client.set_acd_state(initial))
+        role, queues_error = "agent", acd.error
+        if isinstance(queues_error, Rejected) and service_not_assigned(queues_error):
+            role, queues_error = "supervisor", None
+        elif queues_error is None or not isinstance(queues_error, Rejected):
+            done.append("queues")  # done, or it may have landed
         status = "skipped" if role == "supervisor" else "failed" if queues_error else "done"
-        self._set("queues", status, time.perf_counter() - queues_started)
-        detail = {"error": error_code(queues_error)} if queues_error else {}
-        self._journal(log_id, "queues", status, **detail)
-        if phone_error is not None:
-            raise phone_error
+        self._set("queues", status, time.perf_counter() - started)
+        self._journal(log_id, "queues", status,
+                      **({"error": error_code(queues_error)} if queues_error else {}))
+        if log_id is not None:
+            self.logged(self.session_log.update_session, log_id, role=role)
+        if profile_read.error is not None:
+            self._set("phone", "failed")  # the phone's line is made of the profile
+            self._journal(log_id, "phone", "failed", error=error_code(profile_read.error))
+            raise SagaFailed("phone", profile_read.error)
+        profile = profile_read.value
+        if log_id is not None:
+            self.logged(self.session_log.update_session, log_id,
+                        agent_name=profile.display_name)
         if queues_error is not None:
-            raise queues_error
-        return role
+            raise SagaFailed("queues", queues_error)
+        return profile, role
 
-    def undo(self, client: XsiClient, done: list[str], log_id: int | None) -> None:
+    def _phone(self, line: GuestLine, language: str, log_id: int | None, done: list[str]):
+        if not self.phone.provisions:  # any BroadWorks phone: the association routes the
+            self.phone.show(line, language)  # calls; the phone shows the desk's own name
+            self._set("phone", "skipped")
+            self._journal(log_id, "phone", "skipped", status=str(self.phone.status))
+            return
+        try:
+            with self._step(log_id, "phone"):
+                done.append("phone")
+                yield self.phone.assign(line, language)
+        except PhoneError as exc:
+            raise SagaFailed("phone", exc) from None
+
+    # --- undo -------------------------------------------------------------------------------
+
+    def undo(self, client: XsiClient, done: list[str], log_id: int | None):
         """Compensate the steps done (and the one that failed half-way), in reverse; what the
-        server cannot take now is owed."""
+        server cannot take now is owed (a flow)."""
         owed = []
         for step in reversed(done):
             self._journal(log_id, step, "undoing")
             if step == "queues":
-                if server.clean(lambda: client.set_acd_state("Sign-Out")) == "owed":
+                if (yield lambda: server.clean(lambda: client.set_acd_state("Sign-Out"))) \
+                        == "owed":
                     owed.append(step)
             elif step == "phone":
                 try:
-                    self.phone.release(force=True)
+                    yield self.phone.release(force=True)
                 except PhoneError as exc:
                     log.warning("could not release the phone while undoing: %s", exc)
-            elif step == "associate" and server.clean(client.clear_association) == "owed":
+            elif step == "associate" and (
+                    yield lambda: server.clean(client.clear_association)) == "owed":
                 owed.append(step)
             if step in self._steps:
                 self._steps[step] = replace(self._steps[step], status="undone")

@@ -25,33 +25,40 @@ agent found released is not evicted: his association is put back with his own cr
 (`late_cleanup_repaired`), once per landing. A release of this desk never touches an agent's
 seat at another desk: it is the host's, and a host frees only its own desk.
 
+**The one home of the server's view.** `session.view` (`ServerView`) is written here and
+nowhere else: pushed events, reads, and the kiosk's own writes (`set_acd_state`, which counts
+as a change, so that a read that overlapped it is read again rather than flipping the screen
+back and logging a false correction).
+
 ```python
-sync = ServerSync(config, worker, clock, current=lambda: session, limit_hours=lambda: 10,
-                  late_until=cleanup.late_until, late_repaired=cleanup.late_landed,
-                  record=engine_record)
-sync.when_changed = lambda session: ...             # ACD state or codes changed: publish
-sync.when_evicted = lambda session, why, elsewhere: ...
-sync.start(session)                                  # after the sign-in: the resync timer
+sync = ServerSync(config, clock, cleanup=cleanup, limit=association_limit,
+                  record=recorder.record, report=engine.report)  # Evicted(why), or None: changed
+sync.start(session)                                  # after the sign-in: codes
+sync.go_online(session)                              # the resync timer, in session.online
 sync.refresh(session, "subscribed")                  # list, after watch
 sync.apply(session, event)                           # a pushed event (on the worker)
 sync.observed(session, guest, call_center, why="poll")
+outcome = yield from sync.set_acd_state(session, "Available", None)   # a flow
 ```
 
-Everything here runs on the engine's worker; reads go through `Worker.offload`.
+Everything here runs on the engine's worker; reads go through the session's scopes, so an
+answer about a session that has ended (or gone offline) is never applied.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from kiosk.callcenter import codec
 from kiosk.callcenter.codec import same_user
 from kiosk.config import Config
 from kiosk.errors import CallCenterError
 from kiosk.session.clock import Clock
-from kiosk.session.worker import Result, Timer, Worker
+from kiosk.session.machine import Evicted
+from kiosk.session.model import Outcome, error_code
+from kiosk.session.policies import AssociationLimit
+from kiosk.session.worker import Result
 
 log = logging.getLogger(__name__)
 
@@ -66,54 +73,44 @@ PUSH_GRACE_S = 5.0
 MAX_REREADS = 3
 
 
-@dataclass
-class SeatView:
-    """What one session has applied so far (its own, so a new session starts clean)."""
-
-    epoch: int = 0  # events applied: a read that overlapped one is read again
-    sequence: dict[str, int] = field(default_factory=dict)  # subscription -> last number
-    acd_stamp: int | None = None  # the newest ACD state's own timestamp (ms)
-    resync: Timer | None = None
-    unexplained: tuple | None = None  # (shown, server, timer): a difference its push may explain
-
-
 class ServerSync:
-    def __init__(self, config: Config, worker: Worker, clock: Clock, *,
-                 current: Callable, limit_hours: Callable[[], int],
-                 late_until: Callable[[], float], late_repaired: Callable[[], None],
-                 record: Callable[..., None]):
+    def __init__(self, config: Config, clock: Clock, *, cleanup, limit: AssociationLimit,
+                 record: Callable[..., None], report: Callable[[object], None]):
+        """`cleanup`: the `ServerCleanup` (whether a release of this desk may still land);
+        `report(event)`: `Evicted` into the engine's state machine, None for "changed"."""
         self.config = config
-        self.worker = worker
         self.clock = clock
-        self.current = current
-        self.limit_hours = limit_hours
-        self.late_until = late_until
-        self.late_repaired = late_repaired
+        self.cleanup = cleanup
+        self.limit = limit
         self.record = record
+        self.report = report
         self.corrections = 0
-        self.when_changed: Callable = _ignore
-        self.when_evicted: Callable = _ignore
 
     # --- the session's life -----------------------------------------------------------------
 
     def start(self, session) -> None:
-        """After the sign-in: the unavailable codes, and the resync timer."""
-        every = self.config.session.resync_s
-        session.view.resync = self.worker.call_every(
-            every, lambda: self._resync(session), first=self.clock.monotonic() + every)
+        """After the sign-in: the ACD state it set, and the unavailable codes."""
+        if session.role == "agent":
+            session.view.acd_state = self.config.callcenter.initial_acd_state
         self._fetch_codes(session)
 
-    def stop(self, session) -> None:
-        if session.view.resync is not None:
-            session.view.resync.cancel()
-            session.view.resync = None
-        self._explained(session)
+    def go_online(self, session) -> None:
+        """The resync timer, for as long as the server answers (`session.online`)."""
+        every = self.config.session.resync_s
+        session.online.call_every(every, lambda: self._resync(session),
+                                  first=self.clock.monotonic() + every)
+        session.online.on_close(lambda: self._explained(session))
 
     def _resync(self, session) -> None:
-        if self.current() is not session:
-            self.stop(session)
-        elif session.events is not None and not session.reconnecting:
+        if session.live is not None and session.live.channel is not None:
             self.refresh(session, "resync")  # (while push is down, the heartbeat reads)
+
+    def _evicted(self, session, why: str, elsewhere: str | None) -> None:
+        self.record("evicted", session.log_id, why=why, elsewhere=elsewhere)
+        self.report(Evicted(why))
+
+    def _changed(self) -> None:
+        self.report(None)
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -126,8 +123,6 @@ class ServerSync:
             return client.hoteling_guest(), client.call_center() if agent else None
 
         def answered(result: Result) -> None:
-            if self.current() is not session or session.reconnecting:
-                return
             if result.error is not None:  # the heartbeat judges the connection
                 log.info("could not read the server's state (%s): %s", why, result.error)
             elif session.view.epoch == epoch:
@@ -137,7 +132,7 @@ class ServerSync:
             else:  # events keep coming, each later than a read: they stand until the resync
                 log.info("the server's state changes faster than it can be read (%s)", why)
 
-        self.worker.offload(read, answered)
+        session.online.offload(read, answered)
 
     def observed(self, session, guest: codec.HotelingGuest,
                  call_center: codec.CallCenter | None, *, why: str) -> bool:
@@ -176,7 +171,7 @@ class ServerSync:
             self._acd(session, event.acd_state, event.unavailable_code, "push")
         elif event.kind == "HotelingGuestEvent":
             if event.unassigned:
-                self.when_evicted(session, "released", None)
+                self._evicted(session, "released", None)
             elif event.guest is not None:
                 self._seat(session, event.guest, "push")
 
@@ -187,42 +182,55 @@ class ServerSync:
         seat = (guest.host_user_id or "").strip() or None
         if same_user(seat, here):
             return True
-        if seat is None and self.late_until() > self.clock.monotonic():
+        if seat is None and self.cleanup.late_until() > self.clock.monotonic():
             self._repair(session, why)
             return True
         if why in CORRECTING:
             self._corrected(session, why, "seat", here, seat)
-        self.when_evicted(session, "moved" if seat else "released", seat)
+        self._evicted(session, "moved" if seat else "released", seat)
         return False
 
     def _acd(self, session, state: str | None, code: str | None, why: str) -> None:
         if state in (None, "Sign-In") or session.role != "agent":
             return  # transitional, or a supervisor
         code = code if state == "Unavailable" else None
-        if (state, code) == (session.acd_state, session.unavailable_code):
+        view = session.view
+        if (state, code) == (view.acd_state, view.unavailable_code):
             return
-        shown, server = _acd_text(session.acd_state, session.unavailable_code), \
-            _acd_text(state, code)
+        shown, server = _acd_text(view.acd_state, view.unavailable_code), _acd_text(state, code)
         if why == "subscribed":  # a correction only if its push does not follow
             self._explained(session)
-            timer = self.worker.call_at(self.clock.monotonic() + PUSH_GRACE_S,
-                                        lambda: self._unexplained(session))
-            session.view.unexplained = (shown, server, timer)
+            timer = session.online.call_at(self.clock.monotonic() + PUSH_GRACE_S,
+                                           lambda: self._unexplained(session))
+            view.unexplained = (shown, server, timer)
         elif why in CORRECTING:
             self._corrected(session, why, "acd_state", shown, server)
-        else:
+        elif why != "own":
             self.record("acd_state_seen", session.log_id, state=state, unavailable_code=code)
-        session.acd_state, session.unavailable_code = state, code
-        self.when_changed(session)
+        view.acd_state, view.unavailable_code = state, code
+        self._changed()
+
+    def set_acd_state(self, session, state: str, code: str | None):
+        """The agent's choice, written to the server and then into the view like any change
+        (a flow: returns an Outcome)."""
+        session.view.epoch += 1  # a read on the network now is read again
+        try:
+            yield lambda: session.client.set_acd_state(state, unavailable_code=code)
+        except CallCenterError as exc:
+            return Outcome(False, error_code(exc), str(exc))
+        session.view.epoch += 1
+        self.record("acd_state", session.log_id, state=state, unavailable_code=code)
+        self._acd(session, state, code, "own")
+        return Outcome(True)
 
     def _explained(self, session) -> None:
         pending, session.view.unexplained = session.view.unexplained, None
-        if pending is not None:
+        if pending is not None and pending[2] is not None:
             pending[2].cancel()
 
     def _unexplained(self, session) -> None:
         pending, session.view.unexplained = session.view.unexplained, None
-        if pending is not None and self.current() is session:
+        if pending is not None:
             self._corrected(session, "subscribed", "acd_state", pending[0], pending[1])
 
     def _corrected(self, session, why: str, what: str, shown, server) -> None:
@@ -234,19 +242,17 @@ class ServerSync:
 
     def _repair(self, session, why: str) -> None:
         """Our own late clean-up freed the desk under this agent: sit him down again."""
-        self.late_repaired()  # once per landing: a second release is somebody's decision
+        self.cleanup.late_landed()  # once per landing: a second release is somebody's decision
         client, host = session.client, self.config.desk.host_user_id
-        hours = self.limit_hours()
+        hours = self.limit.hours()
 
         def put_back(result: Result) -> None:
-            if self.current() is not session:
-                return
             self.record("late_cleanup_repaired", session.log_id, found_by=why,
                         error=None if result.error is None else type(result.error).__name__)
             if result.error is not None:
-                self.when_evicted(session, "released", None)
+                self._evicted(session, "released", None)
 
-        self.worker.offload(lambda: client.associate(host, limit_hours=hours), put_back)
+        session.scope.offload(lambda: client.associate(host, limit_hours=hours), put_back)
 
     # --- unavailable codes ------------------------------------------------------------------
 
@@ -259,16 +265,13 @@ class ServerSync:
         def listed(result: Result) -> None:
             if isinstance(result.error, CallCenterError):
                 log.info("no unavailable codes: %s", result.error)
-            elif result.error is None and self.current() is session:
-                session.codes = result.value
-                self.when_changed(session)
+            elif result.error is None:
+                session.view.codes = result.value
+                self._changed()
 
-        self.worker.offload(lambda: client.unavailable_codes(profile), listed)
+        session.scope.offload(lambda: client.unavailable_codes(profile), listed)
 
 
 def _acd_text(state: str | None, code: str | None) -> str | None:
     return f"{state} ({code})" if state and code else state
 
-
-def _ignore(*args, **kwargs) -> None:
-    pass

@@ -7,7 +7,26 @@ timer = worker.call_at(clock.monotonic() + 5, on_deadline)  # on the worker, at 
 worker.call_every(15, heartbeat)                           # again and again
 worker.offload(lambda: client.hoteling_guest(),            # I/O on the pool ...
                lambda result: use(result))                 # ... its Result back on the worker
+worker.run(flow())                                         # a flow: sequential code, never
+                                                           # holding the worker up (below)
 worker.settle()                                            # wait for everything due to run
+```
+
+**Flows.** A step-by-step job that waits for the network or the phone on the way (the sign-in
+saga, its undo, setting the ACD state, extend, recovery at start-up) is a generator: every
+callable it yields runs on the pool, and the generator resumes on the worker with its value
+(or its exception raised at the `yield`); `yield together(a, b)` runs both at once and resumes
+with a `Result` each; `yield future` waits for a Future (another flow's end). Between two
+steps the worker handles everything else: a hook, a button, a badge or a timer is never queued
+behind a request the server is holding.
+
+```python
+def sign_in():
+    guest = yield client.hoteling_guest          # on the pool; the worker is free meanwhile
+    profile, acd = yield together(client.profile, set_state)
+    return Outcome(True)
+
+future = worker.run(sign_in())                   # the Future of what the flow returns
 ```
 
 The loop sleeps until the next command or the next timer's deadline, never polling. Every
@@ -22,6 +41,7 @@ With a `FakeClock`, timers fire when the clock is advanced (`clock.when_advanced
 from __future__ import annotations
 
 import heapq
+import inspect
 import itertools
 import logging
 import queue
@@ -46,6 +66,18 @@ class Result:
     error: BaseException | None = None
 
 
+@dataclass(frozen=True)
+class Together:
+    """Calls a flow waits for at once (`yield together(a, b)`): it resumes with a `Result`
+    for each, in order."""
+
+    calls: tuple[Callable[[], object], ...]
+
+
+def together(*calls: Callable[[], object]) -> Together:
+    return Together(calls)
+
+
 class Timer:
     """A scheduled callback; `cancel()` stops it (and every later run of a repeating one)."""
 
@@ -63,7 +95,7 @@ _STOP = object()
 
 
 class Worker:
-    def __init__(self, clock: Clock, *, io_threads: int = 3, name: str = "desk-engine"):
+    def __init__(self, clock: Clock, *, io_threads: int = 8, name: str = "desk-engine"):
         self.clock = clock
         self.name = name
         self._queue: queue.Queue = queue.Queue()
@@ -162,6 +194,52 @@ class Worker:
         self._on_pool(self._pool.submit(run))
         return self._track(handled)
 
+    def run(self, flow, *, when_closed: Callable[[], bool] = lambda: False) -> Future:
+        """Drive the generator `flow` on the worker (see *Flows* above); the Future returned
+        holds what it returns. A flow is abandoned (closed at its `yield`: its `finally`
+        blocks run) once `when_closed()` is true when a step comes back: a session scope
+        that has ended does not resume its flows."""
+        done: Future = Future()
+
+        def step(value=None, error: BaseException | None = None) -> None:
+            if when_closed():
+                flow.close()
+                done.cancel() or done.done() or done.set_result(None)
+                return
+            try:
+                asked = flow.throw(error) if error is not None else flow.send(value)
+            except StopIteration as stop:
+                done.set_result(stop.value)
+                return
+            except BaseException as exc:
+                log.exception("engine flow failed")
+                done.set_exception(exc)
+                return
+            if isinstance(asked, Together):
+                results: list[Result | None] = [None] * len(asked.calls)
+
+                def one(index: int, result: Result) -> None:
+                    results[index] = result
+                    if all(r is not None for r in results):
+                        step(tuple(results))
+
+                for index, call in enumerate(asked.calls):
+                    self.offload(call, lambda result, index=index: one(index, result))
+                if not asked.calls:
+                    step(())
+            elif isinstance(asked, Future):  # another flow's end (or any Future)
+                asked.add_done_callback(lambda done: self.submit(lambda: step(
+                    None if done.cancelled() or done.exception() else done.result(),
+                    None if done.cancelled() else done.exception())))
+            else:
+                self.offload(asked, lambda result: step(result.value, result.error))
+
+        if self.on_worker():
+            step()
+        else:
+            self.submit(step)
+        return self._track(done)
+
     def in_background(self, io: Callable[[], object]) -> Future:
         """Run `io` on the I/O pool where nobody needs its result on the worker."""
         return self._track(self._on_pool(self._pool.submit(io)))
@@ -200,7 +278,10 @@ class Worker:
                 log.exception("engine command failed")
                 future.set_exception(exc)
             else:
-                future.set_result(result)
+                if inspect.isgenerator(result):  # a flow: the Future waits for its end
+                    _chain(self.run(result), future)
+                else:
+                    future.set_result(result)
             self._run_due_timers()
 
     def _sleep_for(self) -> float | None:
@@ -225,3 +306,14 @@ class Worker:
                 timer.fn()
             except Exception:
                 log.exception("engine timer failed")
+
+
+def _chain(source: Future, target: Future) -> None:
+    def copy(done: Future) -> None:
+        if done.cancelled():
+            target.cancel()
+        elif done.exception() is not None:
+            target.set_exception(done.exception())
+        else:
+            target.set_result(done.result())
+    source.add_done_callback(copy)

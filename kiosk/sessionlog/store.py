@@ -297,8 +297,8 @@ class SessionLog:
 
     def update_session(self, session: int, **fields: Any) -> None:
         """Change columns of a session row (phone serial, moved from, language, …)."""
-        allowed = {"agent_name", "language", "stay_signed_in", "phone_serial", "moved_from",
-                   "acd_state_at_end", "role"}
+        allowed = {"agent", "agent_name", "language", "stay_signed_in", "phone_serial",
+                   "moved_from", "acd_state_at_end", "role"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"cannot update {sorted(unknown)}")
