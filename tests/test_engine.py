@@ -23,7 +23,7 @@ def assert_desk_clean(unit, agent=ZOE[0]):
     """The desk is exactly as before a sign-in: no association, agent signed out of queues,
     the phone on the desk default, no open session in the log. (A request that timed out may
     still land late on the server, so the server's view is given a few seconds to settle.)"""
-    wait_until(lambda: unit.desk_guest() is None and unit.acd(agent) == "Sign-Out", timeout=6)
+    wait_until(lambda: unit.desk_guest() is None and unit.acd(agent) == "Sign-Out")
     assert unit.desk_guest() is None
     assert unit.seat(agent) is None
     assert unit.acd(agent) == "Sign-Out"
@@ -311,7 +311,7 @@ def test_phone_unplugged_mid_session_keeps_the_desk_working_then_gets_the_line_b
     assert wait_until(lambda: unit.engine.snapshot.phone == "missing")
     assert unit.engine.snapshot.state is State.ACTIVE and unit.panel.pattern != "fault"
     unit.sim_phone.replug()  # the phone comes back on the same link, rebooted
-    assert wait_until(lambda: unit.engine.snapshot.phone == "ok", timeout=5)
+    assert wait_until(lambda: unit.engine.snapshot.phone == "ok")
     assert wait_until(lambda: unit.phone_line() is not None)
     assert unit.phone_line()["user_id"] == ZOE[0]
     assert unit.desk_guest() == ZOE[0]  # the session rode it out
@@ -335,7 +335,7 @@ def test_a_desk_whose_phone_is_not_plugged_in_signs_agents_in_and_out(sim, tmp_p
         assert {s.name: s.status for s in unit.engine.snapshot.steps}["phone"] == "skipped"
         phone.start()
         unit.advance(3)
-        assert wait_until(lambda: phone.snapshot()["line"] is not None, timeout=5)
+        assert wait_until(lambda: phone.snapshot()["line"] is not None)
         assert phone.snapshot()["line"]["user_id"] == ZOE[0]
         assert unit.sign_out().ok
         assert unit.desk_guest() is None and phone.snapshot()["line"] is None
@@ -369,15 +369,13 @@ def test_silent_phone_gets_a_power_cycle_then_out_of_order(make_unit):
     relay = unit.factory.pin(23)
     relay.clear_states()
     unit.advance(15)  # the heartbeat pings the phone: no answer, even after a resync
-    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_rebooting",
-                      timeout=10)
-    assert wait_until(lambda: [s.state for s in relay.states] == [False, True, False],
-                      timeout=5)
+    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_rebooting")
+    assert wait_until(lambda: [s.state for s in relay.states] == [False, True, False])
     unit.advance(31)  # no +HDBOOT came
     assert unit.engine.snapshot.out_of_order == "phone_silent"
     unit.sim_phone.set_silent(False)
     unit.sim_phone.reboot()
-    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=5)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE)
     assert unit.phone_line()["user_id"] == ZOE[0]
 
 
@@ -388,12 +386,12 @@ def test_a_desk_without_a_relay_notices_when_its_silent_phone_answers_again(make
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
     unit.sim_phone.set_silent(True)
     unit.advance(15)  # the heartbeat's ping gets no answer
-    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_silent", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.out_of_order == "phone_silent")
     unit.sim_phone.set_silent(False)  # it answers again, without a reboot to announce it
     unit.advance(15)  # the next heartbeat asks it again
-    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.ACTIVE)
     assert unit.engine.snapshot.out_of_order is None
-    assert wait_until(lambda: (unit.phone_line() or {}).get("user_id") == ZOE[0], timeout=10)
+    assert wait_until(lambda: (unit.phone_line() or {}).get("user_id") == ZOE[0])
 
 
 def test_button_held_signs_out(make_unit):
@@ -401,7 +399,7 @@ def test_button_held_signs_out(make_unit):
     unit.engine.sign_in("zoe", ZOE[1]).result(10)
     button = unit.factory.pin(25)
     button.drive_low()
-    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=3)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
     button.drive_high()
     unit.engine.settle()  # the server's share of the sign-out has come back
     (row,) = unit.query("SELECT end_reason FROM sessions")
@@ -759,9 +757,9 @@ def test_a_state_set_by_a_supervisor_shows_within_a_heartbeat(make_unit, sim):
 def test_a_supervisors_change_is_pushed_at_once(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     sim.supervisor_sets(ZOE[0], "Unavailable", "20")  # no clock moves: no heartbeat runs
-    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "20", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "20")
     assert unit.engine.snapshot.agent.acd_state == "Unavailable"
     events = sim.inspect()["events"]
     assert {s["event"] for s in events["subscriptions"]} == {"Hoteling Guest",
@@ -778,10 +776,10 @@ def test_a_supervisors_change_is_pushed_at_once(make_unit, sim):
 def test_an_agent_taken_to_another_desk_is_signed_out_here_at_once(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     sim.model.set_modes(moved="move")
     XsiClient(sim.url, *ZOE).associate(DESK14[0], limit_hours=8)
-    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
     assert unit.engine.snapshot.notice == "evicted_moved"
     assert unit.phone_line() is None
 
@@ -789,14 +787,14 @@ def test_an_agent_taken_to_another_desk_is_signed_out_here_at_once(make_unit, si
 def test_a_dead_channel_falls_back_to_polling_and_comes_back(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     sim.events.cut_all()  # a server restart
-    assert wait_until(lambda: not unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: not unit.engine.snapshot.push)
     sim.supervisor_sets(ZOE[0], "Wrap-Up")
     unit.advance(15)  # polled at the heartbeat while the channel is down
     assert unit.engine.snapshot.agent.acd_state == "Wrap-Up"
     unit.advance(10)  # the back-off (5 s, then 10 s) passed: a new channel
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     assert len(sim.inspect()["events"]["channels"]) == 1
     kinds = [r["kind"] for r in unit.query("SELECT kind FROM events")]
     assert kinds.count("events_up") == 2 and "events_down" in kinds
@@ -805,7 +803,7 @@ def test_a_dead_channel_falls_back_to_polling_and_comes_back(make_unit, sim):
 def test_a_supervisor_subscribes_to_the_desk_only(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("sam", SAM[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     assert [s["event"] for s in sim.inspect()["events"]["subscriptions"]] == ["Hoteling Guest"]
 
 
@@ -833,16 +831,17 @@ def test_the_loop_answers_the_desk_while_the_server_holds_the_sign_in(make_unit)
         assert held.reached.wait(60)
         assert unit.engine.snapshot.state is State.SIGNING_IN
         unit.sim_phone.lift()
-        assert wait_until(lambda: unit.engine.snapshot.off_hook, timeout=60)
+        assert wait_until(lambda: unit.engine.snapshot.off_hook)
         assert unit.engine.sign_in("mai", MAI[1]).result(60).error == "one_agent_per_desk"
         assert unit.engine.sign_out("button").result(60).error == "not_signed_in"
         assert unit.engine.set_language("en").result(60).ok
+        unit.sim_phone.hang_up()  # (a phone off hook refuses a new line)
+        assert wait_until(lambda: not unit.engine.snapshot.off_hook)
         assert not signing_in.done()  # all of that while the server still holds the request
     finally:
         held.release()
     assert signing_in.result(60).ok
     assert unit.engine.snapshot.agent.user_id == ZOE[0]
-    unit.sim_phone.hang_up()
     assert unit.sign_out().ok
 
 
@@ -856,7 +855,7 @@ def test_the_loop_answers_the_desk_while_the_server_holds_an_acd_change(make_uni
         changing = unit.engine.set_acd_state("Unavailable")
         assert held.reached.wait(60)
         unit.sim_phone.lift()
-        assert wait_until(lambda: unit.engine.snapshot.off_hook, timeout=60)
+        assert wait_until(lambda: unit.engine.snapshot.off_hook)
         assert unit.engine.sign_out().result(60).error == "confirm_needed"
         assert unit.engine.cancel_sign_out().result(60).ok
         assert unit.engine.snapshot.agent.acd_state == "Available"  # not before the server

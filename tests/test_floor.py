@@ -251,7 +251,7 @@ def test_the_metrics_follow_the_desk(floor_unit):
     assert unit.engine.sign_in("zoe", "wrong").result(10).error == "invalid_credentials"
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
     metrics.ui_alive(1_800_000_000)
-    assert wait_until(lambda: _samples(path)["hotdesk_desk_occupied"] == 1, timeout=10)
+    assert wait_until(lambda: _samples(path)["hotdesk_desk_occupied"] == 1)
     metrics.write()
     now = _samples(path)
     assert now["hotdesk_sessions_total"] == 1
@@ -301,7 +301,7 @@ def test_a_real_node_exporter_scrapes_the_file(floor_unit, unused_port):
                 return requests.get(f"http://127.0.0.1:{unused_port}/metrics", timeout=5).text
             except requests.RequestException:
                 return ""
-        assert wait_until(lambda: "hotdesk_in_service" in scrape(), timeout=30)
+        assert wait_until(lambda: "hotdesk_in_service" in scrape())
         text = scrape()
     finally:
         exporter.terminate()

@@ -49,7 +49,7 @@ def test_steady_patterns(panel, factory, pattern, colour):
 def test_blinking_patterns(panel, factory, pattern, on, off, period):
     panel.show(pattern)
     seen = set()
-    assert wait_until(lambda: seen.add(lit(factory)) or seen == {on, off}, timeout=10,
+    assert wait_until(lambda: seen.add(lit(factory)) or seen == {on, off},
                       interval=period / 10)
     assert PATTERNS[pattern][2:] == (period, period)  # the blink's on and off times
 
@@ -57,7 +57,7 @@ def test_blinking_patterns(panel, factory, pattern, on, off, period):
 def test_fault_blinks_on_and_off_in_turn(panel, factory):
     panel.show("fault")
     pin = factory.pin(RED)
-    assert wait_until(lambda: len(pin.states) >= 6, timeout=10)
+    assert wait_until(lambda: len(pin.states) >= 6)
     states = [s.state for s in pin.states[1:6]]
     assert all(a != b for a, b in itertools.pairwise(states))  # on, off, on, …
     assert PATTERNS["fault"][2:] == (0.1, 0.1)  # faster than "working" (0.5 s)

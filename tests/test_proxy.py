@@ -102,7 +102,7 @@ def test_watch_names_the_proxy(unit_config, tls_sim, connect_proxy):
                               daemon=True)
     reader.start()
     try:
-        assert wait_until(lambda: any("watching" in line for line in lines), timeout=30)
+        assert wait_until(lambda: any("watching" in line for line in lines))
     finally:
         process.terminate()
         process.wait(timeout=30)

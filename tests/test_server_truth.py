@@ -24,7 +24,7 @@ def kinds(unit) -> list[str]:
 
 def signed_in_with_push(unit, user=("zoe", ZOE[1]), **kwargs):
     assert unit.engine.sign_in(*user, **kwargs).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     unit.engine.settle()
 
 
@@ -54,7 +54,7 @@ def test_an_agent_moved_while_her_subscription_is_answered_is_signed_out(make_un
         move_to_desk14(sim)
     finally:
         answer.release()
-    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
     assert unit.engine.snapshot.notice == "evicted_moved" and unit.phone_line() is None
     assert unit.seat(ZOE[0]) == DESK14[0]  # left where the administrator put her
     if lose:
@@ -70,7 +70,7 @@ def test_a_state_set_while_the_subscription_is_answered_is_shown(make_unit, sim)
         sim.supervisor_sets(ZOE[0], "Unavailable", "20")
     finally:
         answer.release()
-    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "20", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "20")
     assert unit.engine.snapshot.agent.acd_state == "Unavailable"
 
 
@@ -95,13 +95,12 @@ def test_a_state_read_before_its_own_push_is_no_correction(make_unit, sim, event
         sim.supervisor_sets(ZOE[0], "Wrap-Up")  # its event is kept back, or lost
     finally:
         read.release()  # the read answers Wrap-Up before any push of it
-    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up")
     unit.engine.settle()
     if event == "late":
         acknowledged = sim.events.snapshot()["acknowledged"]
         assert sim.events.release_held() == 1  # its push, after the read
-        assert wait_until(lambda: sim.events.snapshot()["acknowledged"] > acknowledged,
-                          timeout=10)
+        assert wait_until(lambda: sim.events.snapshot()["acknowledged"] > acknowledged)
         unit.engine.settle()
     unit.advance(PUSH_GRACE_S + 1)
     corrections = unit.query("SELECT detail FROM events WHERE kind = 'resync_corrected'")
@@ -119,7 +118,7 @@ def test_a_change_while_the_channel_is_reopened_after_a_restart_is_shown(make_un
     unit = make_unit(callcenter__read_timeout_s=10)
     signed_in_with_push(unit)
     sim.events.cut_all()  # a server restart: every stream cut at once
-    assert wait_until(lambda: not unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: not unit.engine.snapshot.push)
     unit.engine.settle()
     answer = sim.traffic.hold(SUBSCRIBE.format(user=re.escape(ZOE[0])), stage="answer")
     try:
@@ -129,8 +128,8 @@ def test_a_change_while_the_channel_is_reopened_after_a_restart_is_shown(make_un
         sim.supervisor_sets(ZOE[0], "Wrap-Up")
     finally:
         answer.release()
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
-    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
+    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up")
 
 
 # --- the slow resync ------------------------------------------------------------------------
@@ -146,7 +145,7 @@ def test_a_lost_event_is_corrected_by_the_resync_and_logged(make_unit, sim):
     unit.advance(45)  # heartbeats go by; push is up, so they only keep the channel alive
     assert unit.engine.snapshot.agent.acd_state == "Available"  # still the lost event's
     unit.advance(15)  # the resync
-    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "30", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.unavailable_code == "30")
     assert unit.engine.snapshot.resync_corrections == 1
     (row,) = unit.query("SELECT detail FROM events WHERE kind = 'resync_corrected'")
     assert '"what": "acd_state"' in row["detail"] and '"found_by": "resync"' in row["detail"]
@@ -164,7 +163,7 @@ def test_a_lost_eviction_is_caught_by_the_resync(make_unit, sim):
     sim.events.lose(5)
     move_to_desk14(sim)
     unit.advance(30)
-    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
     assert unit.engine.snapshot.notice == "evicted_moved" and unit.phone_line() is None
 
 
@@ -189,7 +188,7 @@ def test_a_read_older_than_an_event_never_turns_the_screen_back(make_unit, sim):
         unit.clock.advance(30)  # the resync reads; the server has answered "Available"
         assert read.reached.wait(10)
         sim.supervisor_sets(ZOE[0], "Wrap-Up")
-        assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up", timeout=10)
+        assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up")
         shown = []
         stop = unit.engine.observe(lambda snap: shown.append(snap.agent and snap.agent.acd_state))
     finally:
@@ -228,9 +227,9 @@ def test_a_late_release_never_leaves_the_next_agent_without_his_seat(make_unit, 
     finally:
         release.release()  # ... and it lands now
     assert wait_until(lambda: unit.desk_guest() is None or "late_cleanup_repaired"
-                      in kinds(unit), timeout=10)
+                      in kinds(unit))
     unit.advance(15)  # within a heartbeat
-    assert wait_until(lambda: unit.desk_guest() == MAI[0], timeout=10)
+    assert wait_until(lambda: unit.desk_guest() == MAI[0])
     assert unit.engine.snapshot.state is State.ACTIVE and unit.phone_line()["user_id"] == MAI[0]
     assert unit.seat(ZOE[0]) == DESK14[0]  # the previous agent's new seat is untouched
     assert "late_cleanup_repaired" in kinds(unit) and "evicted" not in kinds(unit)
@@ -258,11 +257,11 @@ def test_a_release_found_late_is_repaired_once_then_an_admins_release_evicts(mak
         release.release()
     assert signing_in.result(10).ok
     unit.advance(15)
-    assert wait_until(lambda: unit.desk_guest() == MAI[0], timeout=10)
+    assert wait_until(lambda: unit.desk_guest() == MAI[0])
     with XsiClient(sim.url, *DESK12) as host:
         host.force_release()  # an administrator frees the desk
     unit.advance(15)
-    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.state is State.IDLE)
     assert unit.engine.snapshot.notice == "evicted_released"
 
 
@@ -348,7 +347,7 @@ def _step(unit, sim, rng) -> str:
         return "server restart"
     if action == "restart_then_change":  # a change while the kiosk re-subscribes
         sim.events.cut_all()
-        wait_until(lambda: not unit.engine.snapshot.push, timeout=10)
+        wait_until(lambda: not unit.engine.snapshot.push)
         unit.engine.settle()
         answer = sim.traffic.hold(SUBSCRIBE.format(user=re.escape(agent)), stage="answer")
         try:
@@ -382,7 +381,7 @@ def test_a_seeded_walk_keeps_screen_server_and_phone_in_step(make_unit, sim, see
         unit.advance(15)  # a heartbeat goes by (the resync is further off: push must do)
         unit.advance(15)  # the channel's back-off after a restart, and one more heartbeat
         problem = None
-        if not wait_until(lambda: _agree(unit) is None, timeout=10):
+        if not wait_until(lambda: _agree(unit) is None):
             problem = _agree(unit)
         assert problem is None, f"seed {seed}, after {done}: {problem}"
         with XsiClient(sim.url, *DESK14) as other:

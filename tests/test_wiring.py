@@ -28,7 +28,7 @@ def test_demo_unit_signs_an_agent_in_and_out(tmp_path):
     finally:
         unit.close()
         unit.close()
-    assert wait_until(lambda: threading.active_count() <= before + 1, timeout=5)
+    assert wait_until(lambda: threading.active_count() <= before + 1)
 
 
 def test_demo_agents_are_listed_for_the_banner(tmp_path):

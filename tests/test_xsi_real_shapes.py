@@ -183,7 +183,7 @@ def test_no_event_is_lost_to_a_heartbeat_in_the_same_read(heartbeat, chunk):
 def test_the_kiosk_offers_the_groups_active_codes_and_sets_unavailable_with_one(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.unavailable_codes, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.unavailable_codes)
     assert unit.engine.snapshot.unavailable_codes == (
         ("10", "Lunch"), ("20", "Meeting"), ("30", "Training"))  # not the retired "40"
     assert unit.engine.set_acd_state("Unavailable", "20").result(10).ok
@@ -196,7 +196,7 @@ def test_a_group_that_forces_codes_gets_its_default(make_unit, sim):
     group.force_unavailable_codes = True
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.unavailable_codes, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.unavailable_codes)
     assert unit.engine.set_acd_state("Unavailable").result(10).ok  # no code picked
     assert sim.inspect()["users"][ZOE[0]]["unavailable_code"] == "10"  # the group's default
 
@@ -215,10 +215,10 @@ def test_every_value_padded_signs_in_and_out_without_a_false_eviction(make_unit,
     sim.set_shapes(pad=True)
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     assert unit.engine.snapshot.agent.display_name == "Zoë Müller"
     sim.supervisor_sets(ZOE[0], "Wrap-Up")  # a padded event
-    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Wrap-Up")
     unit.advance(15)  # padded heartbeat answers
     unit.advance(300)  # and a padded resync
     assert unit.engine.snapshot.state is State.ACTIVE
@@ -232,16 +232,16 @@ def test_every_value_padded_signs_in_and_out_without_a_false_eviction(make_unit,
 def test_a_supervisors_change_shows_after_the_server_ended_the_subscriptions(make_unit, sim):
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     assert sim.end_subscriptions(ZOE[0]) == 2  # the channel stays up; nothing more would come
-    assert wait_until(lambda: not unit.engine.snapshot.push, timeout=10)  # polling meanwhile
+    assert wait_until(lambda: not unit.engine.snapshot.push)  # polling meanwhile
     sim.supervisor_sets(ZOE[0], "Unavailable", "30")
     unit.advance(15)  # the heartbeat polls at once, never waiting for a refresh to fail
     assert unit.engine.snapshot.agent.unavailable_code == "30"
     unit.advance(15)  # subscribed again after the back-off
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     sim.supervisor_sets(ZOE[0], "Available")
-    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Available", timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.agent.acd_state == "Available")
 
 
 @pytest.mark.parametrize("form", ["declared", "bare"])
@@ -249,9 +249,9 @@ def test_the_kiosk_keeps_every_event_with_either_heartbeat(make_unit, sim, form)
     sim.set_shapes(heartbeat=form)
     unit = make_unit()
     assert unit.engine.sign_in("zoe", ZOE[1]).result(10).ok
-    assert wait_until(lambda: unit.engine.snapshot.push, timeout=10)
+    assert wait_until(lambda: unit.engine.snapshot.push)
     for state in ("Unavailable", "Wrap-Up", "Available"):
         unit.advance(15)  # a heartbeat on the stream ...
         sim.supervisor_sets(ZOE[0], state, "10" if state == "Unavailable" else None)
-        assert wait_until(lambda s=state: unit.engine.snapshot.agent.acd_state == s, timeout=10)
+        assert wait_until(lambda s=state: unit.engine.snapshot.agent.acd_state == s)
     assert unit.engine.snapshot.push

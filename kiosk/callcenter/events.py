@@ -36,7 +36,7 @@ from xml.parsers import expat
 import requests
 
 from kiosk.callcenter import codec
-from kiosk.callcenter.client import SecretBasicAuth, XsiClient, unreachable
+from kiosk.callcenter.client import XsiClient, unreachable
 from kiosk.callcenter.codec import same_user
 from kiosk.callcenter.urls import XsiUrls
 from kiosk.errors import (
@@ -147,11 +147,12 @@ class EventChannel:
         self.control = XsiClient(self.urls.events, user_id, password,
                                  ca_bundle=callcenter.ca_bundle, timeout=callcenter.timeout,
                                  retries=0, proxy=getattr(callcenter, "proxy", ""))
-        self._stream_session = requests.Session()
-        self._stream_session.trust_env = False
-        self._stream_session.proxies = dict(self.control.session.proxies)
-        self._stream_session.auth = SecretBasicAuth(user_id, password)
-        self._stream_session.headers["Accept"] = "application/xml"
+        # the stream holds its connection for as long as the channel lives: a client (and a
+        # connection pool) of its own, set up as the control one is
+        self._streaming = XsiClient(self.urls.events, user_id, password,
+                                    ca_bundle=callcenter.ca_bundle, timeout=callcenter.timeout,
+                                    retries=0, proxy=getattr(callcenter, "proxy", ""))
+        self._stream_session = self._streaming.session
         self.verify = self.control.verify
         self.channel_id: str | None = None
         self.expires = EXPIRES_S
@@ -421,7 +422,7 @@ class EventChannel:
         response = self._response
         if response is None:
             return
-        sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
+        sock = getattr(response.raw.connection, "sock", None)
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -198,13 +198,14 @@ class Worker:
         """Drive the generator `flow` on the worker (see *Flows* above); the Future returned
         holds what it returns. A flow is abandoned (closed at its `yield`: its `finally`
         blocks run) once `when_closed()` is true when a step comes back: a session scope
-        that has ended does not resume its flows."""
+        that has ended does not resume its flows, and their Future holds None."""
         done: Future = Future()
 
         def step(value=None, error: BaseException | None = None) -> None:
             if when_closed():
                 flow.close()
-                done.cancel() or done.done() or done.set_result(None)
+                if not done.done():  # (never cancel(): futures.wait would not hear of it)
+                    done.set_result(None)
                 return
             try:
                 asked = flow.throw(error) if error is not None else flow.send(value)
