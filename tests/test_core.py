@@ -255,3 +255,112 @@ def test_the_kiosks_own_acd_change_goes_through_the_view(worker, sync_rig):
     assert (session.view.acd_state, session.view.unavailable_code) == ("Unavailable", "LUNCH")
     assert records[-1] == ("acd_state", {"state": "Unavailable", "unavailable_code": "LUNCH"})
     assert reports == [None]  # changed: publish (once)
+
+
+# --- the sign-in saga, driven by hand -----------------------------------------------------------
+
+
+class FakeAgentClient:
+    """An agent's client that records what the saga asked for."""
+
+    def __init__(self, user_id):
+        self.user_id = user_id
+        self.asked = []
+        self.session = SimpleNamespace(close=lambda: None)
+
+    def associate(self, host, *, limit_hours):
+        self.asked.append(("PUT HotelingGuest", host, limit_hours))
+
+    def profile(self):
+        self.asked.append(("GET profile",))
+        return codec.Profile(user_id=self.user_id, first_name="Zoë", last_name="Müller",
+                             number="0391234567", extension="4567")
+
+    def set_acd_state(self, state, unavailable_code=None):
+        self.asked.append(("PUT CallCenter", state))
+
+    def clear_association(self):
+        self.asked.append(("clear",))
+
+
+@pytest.fixture
+def saga_rig(tmp_path):
+    from kiosk.session.recorder import Recorder
+    from kiosk.session.saga import SignInSaga
+
+    config = SimpleNamespace(
+        desk=SimpleNamespace(host_user_id="desk12@demo.example"),
+        callcenter=SimpleNamespace(default_domain="demo.example", initial_acd_state="Available"),
+        signin=SimpleNamespace(append_domain=True, max_failures=3, cooldown_s=30),
+        log=SimpleNamespace(database=tmp_path / "sessions.db"))
+    rows = []
+    log = SimpleNamespace(
+        begin_session=lambda agent, **d: rows.append(("begin", agent)) or 1,
+        journal_step=lambda session, step, phase, **d: rows.append((step, phase)),
+        update_session=lambda session, **d: rows.append(("update", d)),
+        activate=lambda session: rows.append(("activate",)),
+        known_agent=lambda agent: False,
+        fail_sign_in=lambda session, agent, reason, **d: rows.append(("failed", reason)),
+        record=lambda kind, session=None, **d: rows.append((kind,)))
+    phone = SimpleNamespace(serial="VX4-1", provisions=False, status="none",
+                            show=lambda line, language="": None)
+    clients = []
+
+    def factory(user_id, password):
+        clients.append(FakeAgentClient(user_id))
+        return clients[-1]
+
+    saga = SignInSaga(config, phone=phone, recorder=Recorder(log, lambda: None),
+                      host_client=None, cleanup=SimpleNamespace(owe=lambda *a: None),
+                      limit=policies.AssociationLimit(10), clock=FakeClock(),
+                      agent_client_factory=factory)
+    return saga, clients, rows
+
+
+def drive(flow, answer=lambda asked: asked()):
+    """Run a flow by hand: each yielded call answered by `answer` (a Together by each call)."""
+    from kiosk.session.worker import Result, Together
+
+    sent, rounds = None, []
+    while True:
+        try:
+            asked = flow.send(sent)
+        except StopIteration as stop:
+            return stop.value, rounds
+        rounds.append(asked)
+        if isinstance(asked, Together):
+            sent = tuple(Result(value=answer(call)) for call in asked.calls)
+        else:
+            sent = answer(asked)
+
+
+def test_the_saga_is_two_round_trips_the_first_one_request(saga_rig):
+    from kiosk.secret import Secret
+    from kiosk.session.worker import Together
+
+    saga, clients, rows = saga_rig
+    seat, rounds = drive(saga.run("zoe", Secret("zoe-demo-1"), "", "en", True))
+    assert len(rounds) == 2 and not isinstance(rounds[0], Together)
+    assert len(rounds[1].calls) == 2
+    assert clients[0].asked == [("PUT HotelingGuest", "desk12@demo.example", 10),
+                                ("GET profile",), ("PUT CallCenter", "Available")]
+    assert seat.user_id == "zoe@demo.example" and seat.role == "agent"
+    assert seat.line.display_name == "Zoë Müller"
+    assert rows[0][0] == "begin" and rows[0][1].startswith("unrecognised#")  # before it is known
+    assert ("update", {"agent": "zoe@demo.example"}) in rows  # named once the server took it
+    assert [s.status for s in saga.steps] == ["done", "done", "done", "skipped", "done", "done"]
+
+
+def test_a_wrong_password_fails_at_the_first_request_and_counts_once(saga_rig):
+    from kiosk.secret import Secret
+    from kiosk.session.saga import SagaFailed
+
+    saga, clients, rows = saga_rig
+    flow = saga.run("zoe", Secret("wrong"), "", "en", True)
+    next(flow)  # the association goes out ...
+    with pytest.raises(SagaFailed) as failed:
+        flow.throw(InvalidCredentials("401"))  # ... and the server says 401
+    assert failed.value.code == "invalid_credentials"
+    assert saga.throttle.failures("zoe@demo.example") == 1
+    assert [r for r in rows if r[0] == "failed"] == [("failed", "invalid_credentials")]
+    assert clients[0].asked == []  # nothing more was sent

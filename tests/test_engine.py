@@ -877,3 +877,26 @@ def test_an_acd_change_during_an_outage_is_refused_at_once(make_unit, sim):
     assert unit.engine.set_acd_state("Unavailable").result(60).error == "unreachable"
     sim.faults.update(fail_next=0)
     assert unit.sign_out().ok
+
+
+def test_the_event_channel_is_deleted_before_the_password_goes(make_unit, sim):
+    """The channel's DELETEs need the agent's password too: held at the server while the
+    sign-out's other requests finish, they still go out with it (found as a failed login on
+    the server after sign-out: the password was wiped before the channel was deleted)."""
+    unit = make_unit()
+    assert unit.engine.sign_in("zoe", ZOE[1]).result(60).ok
+    assert wait_until(lambda: unit.engine.snapshot.push)
+    held = sim.traffic.hold(r"^DELETE .*/subscription/")
+    try:
+        assert unit.sign_out().ok
+        assert held.reached.wait(60)
+        assert wait_until(lambda: unit.desk_guest() is None and unit.acd(ZOE[0]) == "Sign-Out")
+        # (the old engine ended the session, wiping the password, here; the kiosk now waits)
+        wait_until(lambda: unit.query("SELECT ended FROM sessions")[0]["ended"], timeout=5)
+    finally:
+        held.release()
+    unit.engine.settle()
+    assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 0
+    events = sim.inspect()["events"]
+    assert events["channels"] == [] and events["subscriptions"] == []
+    assert unit.query("SELECT ended FROM sessions")[0]["ended"]
