@@ -96,6 +96,7 @@ class DeskEngine:
         self._idle: Scope | None = None  # what the free desk has running (its heartbeat)
         self._started = self._closed = False
         self._ending: Future | None = None  # the flow that frees the desk at a sign-out
+        self._ready: Future | None = None  # start-up's flow: recovery frees the desk first
         if events_factory is None and config.callcenter.events:
             events_factory = default_events_factory(config)
 
@@ -133,7 +134,7 @@ class DeskEngine:
         if not self._started:
             self._started = True
             self.worker.start()
-            self.worker.submit(self._startup)
+            self._ready = self.worker.submit(self._startup)
         return self
 
     def close(self, timeout: float = 10.0) -> None:
@@ -325,6 +326,8 @@ class DeskEngine:
 
     def _sign_in(self, typed: str, password: Secret, option_domain: str, language: str | None,
                  stay: bool | None):
+        if self._ready is not None and not self._ready.done():
+            yield self._ready  # what a crash left on the server is cleaned up first
         refused = self._command(m.SignInAsked())
         if not refused.ok:
             password.wipe()
@@ -409,8 +412,10 @@ class DeskEngine:
             self._publish(error="unreachable")
             return Outcome(False, "unreachable", "the Call Center cannot be reached now")
         self.policy.touch(session)
-        outcome = yield from self.sync.set_acd_state(session, state,
-                                                     session.code_for(state, code))
+        outcome = yield session.scope.run(self.sync.set_acd_state(
+            session, state, session.code_for(state, code)))
+        if outcome is None:  # the session ended meanwhile
+            return Outcome(False, "not_signed_in")
         self._publish(error=outcome.error)
         return outcome
 
@@ -418,7 +423,9 @@ class DeskEngine:
         session = self.session
         if session is None:
             return Outcome(False, "not_signed_in")
-        outcome = yield from self.policy.extend(session)
+        outcome = yield session.scope.run(self.policy.extend(session))
+        if outcome is None:  # the session ended meanwhile
+            return Outcome(False, "not_signed_in")
         if outcome.ok:
             self.report(m.Extended())
             self.policy.check(session, self.desk.off_hook)
