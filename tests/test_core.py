@@ -348,7 +348,7 @@ def test_the_saga_is_two_round_trips_the_first_one_request(saga_rig):
     assert seat.line.display_name == "Zoë Müller"
     assert rows[0][0] == "begin" and rows[0][1].startswith("unrecognised#")  # before it is known
     assert ("update", {"agent": "zoe@demo.example"}) in rows  # named once the server took it
-    assert [s.status for s in saga.steps] == ["done", "done", "done", "skipped", "done", "done"]
+    assert [s.status for s in saga.steps] == ["done", "done", "done", "done", "skipped", "done"]
 
 
 def test_a_wrong_password_fails_at_the_first_request_and_counts_once(saga_rig):

@@ -339,8 +339,11 @@ class Scenarios(Driver):
             "acd_disabled": screen().ids.acd.disabled, "acd_height": screen().ids.acd.height,
             "acd_text": screen().acd_text})
         self._on_ui(lambda: self.app.screens["progress"].show(self.app.snapshot))
+        from kiosk.session.model import STEPS
+
         data["queues_row"] = self._on_ui(lambda: [
-            row.seconds for row in reversed(self.app.screens["progress"].ids.steps.children)][4])
+            row.seconds for row in reversed(self.app.screens["progress"].ids.steps.children)][
+                STEPS.index("queues")])
         data["screenshot"] = self._shot("signedin-supervisor")
         self._sign_out()
         return data

@@ -180,11 +180,13 @@ class ServerCleanup:
             if session.log_id is not None:
                 self.logged(self.session_log.end_session, session.log_id, reason,
                             acd_state=acd, owed=owed or None, phone_released=phone_released)
-            if server_side == "agent" and not owed:
-                self.worker.in_background(session.client.close)  # j_logout: nobody waits
+            if server_side == "agent" and not owed:  # j_logout (nobody waits), then the wipe:
+                # the logout is one more request with her password
+                self.worker.offload(session.client.close,
+                                    lambda result: session.password.wipe())
             else:
                 session.client.session.close()
-            session.password.wipe()
+                session.password.wipe()
 
         if server_side in ("agent", "queues") and (agent or server_side == "agent"):
             client, desk = session.client, server_side == "agent"

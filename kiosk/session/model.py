@@ -59,7 +59,7 @@ class Light(StrEnum):
 
 
 #: The sign-in saga's steps, in order (the order of undo is the reverse).
-STEPS = ("normalise", "authenticate", "associate", "phone", "queues", "commit")
+STEPS = ("normalise", "authenticate", "associate", "queues", "phone", "commit")
 
 
 @dataclass(frozen=True)
