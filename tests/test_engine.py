@@ -822,9 +822,9 @@ def test_events_off_keeps_the_kiosk_on_polling(make_unit, sim):
 
 def test_the_loop_answers_the_desk_while_the_server_holds_the_sign_in(make_unit):
     """The sign-in's one request is held by the server: meanwhile the handset, a second
-    sign-in, a sign-out tap and a language change are all answered, and the request is still
-    held when they are (no timing: the order of events is the proof)."""
-    unit = make_unit()
+    sign-in, a badge, a sign-out tap and a language change are all answered, and the request is
+    still held when they are (no timing: the order of events is the proof)."""
+    unit = make_unit(callcenter__read_timeout_s=120)  # held for as long as the test needs
     held = unit.sim.traffic.hold(r"^PUT .*/zoe@demo\.example/services/HotelingGuest$")
     try:
         signing_in = unit.engine.sign_in("zoe", ZOE[1])
@@ -835,6 +835,8 @@ def test_the_loop_answers_the_desk_while_the_server_holds_the_sign_in(make_unit)
         assert unit.engine.sign_in("mai", MAI[1]).result(60).error == "one_agent_per_desk"
         assert unit.engine.sign_out("button").result(60).error == "not_signed_in"
         assert unit.engine.set_language("en").result(60).ok
+        assert unit.engine.badge_tapped("0004521788").result(60).error == "busy"
+        assert unit.engine.snapshot.badge.kind == "busy"  # said at once, not after the sign-in
         unit.sim_phone.hang_up()  # (a phone off hook refuses a new line)
         assert wait_until(lambda: not unit.engine.snapshot.off_hook)
         assert not signing_in.done()  # all of that while the server still holds the request
@@ -847,13 +849,18 @@ def test_the_loop_answers_the_desk_while_the_server_holds_the_sign_in(make_unit)
 
 def test_the_loop_answers_the_desk_while_the_server_holds_an_acd_change(make_unit):
     """Setting the ACD state hangs at the server: the hook and the off-hook question are
-    answered meanwhile, and the screen shows the new state only once the server took it."""
-    unit = make_unit()
+    answered meanwhile, a policy's timer runs, and the screen shows the new state only once the
+    server took it."""
+    unit = make_unit(callcenter__read_timeout_s=120, session__idle_sign_out_min=1,
+                     session__warn_before_s=20)
     assert unit.engine.sign_in("zoe", ZOE[1]).result(60).ok
     held = unit.sim.traffic.hold(r"^PUT .*/zoe@demo\.example/services/CallCenter$")
     try:
         changing = unit.engine.set_acd_state("Unavailable")
         assert held.reached.wait(60)
+        unit.clock.advance(45)  # (not unit.advance: that waits for the held request)
+        assert wait_until(lambda: unit.engine.snapshot.warning is not None)
+        assert unit.engine.snapshot.warning.kind == "idle"
         unit.sim_phone.lift()
         assert wait_until(lambda: unit.engine.snapshot.off_hook)
         assert unit.engine.sign_out().result(60).error == "confirm_needed"
@@ -901,4 +908,23 @@ def test_the_event_channel_is_deleted_before_the_password_goes(make_unit, sim):
     assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 0
     events = sim.inspect()["events"]
     assert events["channels"] == [] and events["subscriptions"] == []
+    assert unit.query("SELECT ended FROM sessions")[0]["ended"]
+
+
+def test_a_channel_still_opening_at_sign_out_is_deleted_before_the_password_goes(make_unit,
+                                                                                  sim):
+    """Signed out while the event channel is still subscribing (its POST held): the channel
+    is the session's to delete, with the password, before the password is wiped."""
+    unit = make_unit(callcenter__read_timeout_s=60)
+    held = sim.traffic.hold(r"^POST .*/user/zoe@demo\.example$")  # a subscription
+    try:
+        assert unit.engine.sign_in("zoe", ZOE[1]).result(60).ok
+        assert held.reached.wait(60)
+        assert unit.engine.sign_out().result(60).ok  # (the desk is free; not settled)
+        wait_until(lambda: unit.query("SELECT ended FROM sessions")[0]["ended"], timeout=3)
+    finally:
+        held.release()
+    unit.engine.settle()
+    assert wait_until(lambda: sim.inspect()["events"]["channels"] == [])
+    assert sim.inspect()["users"][ZOE[0]]["failed_logins"] == 0
     assert unit.query("SELECT ended FROM sessions")[0]["ended"]

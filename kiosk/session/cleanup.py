@@ -48,6 +48,7 @@ from kiosk.errors import (
     Unreachable,
 )
 from kiosk.session.clock import Clock
+from kiosk.session.live import close_quietly
 from kiosk.session.policies import Backoff
 from kiosk.session.recorder import Recorder
 from kiosk.session.worker import Result, Timer, Worker
@@ -195,14 +196,14 @@ class ServerCleanup:
                 try:
                     return self.sign_out_agent(client, queues=agent, desk=desk)
                 finally:
-                    _quietly(closing)
+                    close_quietly(closing)
 
             self.worker.offload(requests, lambda result: ended(
                 everything if result.error is not None else result.value))
         else:
             owed = (["queues", "associate"] if agent else ["associate"]) \
                 if server_side == "outbox" else []
-            self.worker.offload(lambda: _quietly(closing), lambda result: ended(owed))
+            self.worker.offload(lambda: close_quietly(closing), lambda result: ended(owed))
 
     def recover_open_sessions(self, phone):
         """Clean up sessions a crash left open (a flow, at start-up): the host frees the desk,
@@ -327,10 +328,3 @@ class ServerCleanup:
         self.logged(self.session_log.record, "outbox_done", item.session, action=item.action,
                     note=note)
         self._next()
-
-
-def _quietly(io: Callable[[], object]) -> None:
-    try:
-        io()
-    except Exception as exc:  # (closing a channel: logged, never in the way)
-        log.info("closing the event channel: %s", exc)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -60,6 +59,7 @@ class Live:
     """One session's channel (owned by `LiveChannel`)."""
 
     channel: object | None = None  # the EventChannel while it is up; None: polling
+    opening: object | None = None  # one being opened
     backoff: Backoff = field(default_factory=lambda: Backoff(5.0, 300.0))
 
 
@@ -99,6 +99,7 @@ class LiveChannel:
         channel.when_closed = lambda why: scope.post(
             lambda: self.channel_dead(session, channel, why))
         scope.on_close(lambda: self._left(session, channel))
+        session.live.opening = channel
         scope.offload(channel.open, lambda result: self._opened(session, channel, result))
 
     def _journaled(self, channel, session) -> None:
@@ -126,6 +127,7 @@ class LiveChannel:
                                                       subscription_id=sub)
 
     def _opened(self, session, channel, result: Result) -> None:
+        session.live.opening = None
         if result.error is not None:
             log.info("no event channel for %s (polling instead): %s", session.user_id,
                      result.error)
@@ -168,17 +170,20 @@ class LiveChannel:
         too, in the background. (At the session's end `close` has taken it already.)"""
         if channel in self._channels:
             self._channels.discard(channel)
-            threading.Thread(target=_quietly, args=(channel.close,), daemon=True,
-                             name="xsi-events-close").start()
-        if session.live is not None and session.live.channel is channel:
+            session.scope.worker.in_background(lambda: close_quietly(channel.close))
+        if session.live.channel is channel:
             session.live.channel = None
+        if session.live.opening is channel:
+            session.live.opening = None
 
     def close(self, session) -> Callable[[], None] | None:
         """At the session's end: stop trying, and hand back the I/O that deletes the
         subscriptions and the channel (its owner runs it before the password is wiped)."""
-        if session.live is None or session.live.channel is None:
+        live = session.live
+        channel = (live.channel or live.opening) if live is not None else None
+        if channel is None:
             return None
-        channel, session.live.channel = session.live.channel, None
+        live.channel = live.opening = None
         self._channels.discard(channel)
         return channel.close
 
@@ -194,7 +199,8 @@ class LiveChannel:
         self._channels.clear()
 
 
-def _quietly(close: Callable[[], None]) -> None:
+def close_quietly(close: Callable[[], object]) -> None:
+    """Close an event channel (its DELETEs): a failure is logged, never in the way."""
     try:
         close()
     except Exception as exc:
