@@ -158,12 +158,18 @@ class Tour(Driver):
         signin = lambda: self.app.screens["signin"]  # noqa: E731
         self._tap(lambda: signin().ids.password)
         self._type("zoe-demo-1")
-        self.unit.callcenter_sim.faults.update(latency_s=0.4)  # slow enough to see progress
-        self._tap(lambda: signin().ids.submit)
-        self._wait("the progress screen", self._screen("progress"))
-        time.sleep(0.6)
-        name = self._shot("progress")
-        self.unit.callcenter_sim.faults.update(latency_s=0.0)
+        sim = self.unit.callcenter_sim
+        sim.faults.update(latency_s=0.4)  # the steps' times as a slow server gives them
+        queues = sim.traffic.hold(r"^PUT .*/services/CallCenter$")  # caught mid-way
+        try:
+            self._tap(lambda: signin().ids.submit)
+            self._wait("the progress screen", self._screen("progress"))
+            self._wait("the queues step under way", lambda: any(
+                s.name == "queues" and s.status == "running" for s in self.app.snapshot.steps))
+            name = self._shot("progress")
+        finally:
+            queues.release()
+            sim.faults.update(latency_s=0.0)
         return name
 
     def signed_in(self):
